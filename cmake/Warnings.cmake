@@ -1,0 +1,13 @@
+# Project-wide warning and sanitizer flags, applied to every target defined after this.
+add_compile_options(-Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+if(AGENTHOST_WERROR)
+  add_compile_options(-Werror)
+endif()
+if(AGENTHOST_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+# Asio: use the std:: error/memory facilities and keep Beast/Asio in few TUs.
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_DLL_USE_STD_FS
+                        BOOST_BEAST_USE_STD_STRING_VIEW)
