@@ -20,6 +20,11 @@ class io_context;
 
 namespace agenthost::runtime {
 
+class MetricsRegistry;   // kernel/runtime/metrics_registry.hpp
+class HealthTable;       // kernel/runtime/health_table.hpp
+class ServiceTable;      // kernel/runtime/service_table.hpp
+class AuditForwarder;    // kernel/runtime/audit_forwarder.hpp
+
 struct RuntimeOptions {
     unsigned loop_threads = 2;
     unsigned blocking_threads = 4;
@@ -38,6 +43,12 @@ class RouteTable final : public sdk::RouteRegistry {
 public:
     sdk::Status add(sdk::Listener listener, std::string method, std::string path,
                     sdk::HttpHandler handler) override;
+    // As add(), remembering `owner` (a plugin name; "" is the kernel) so that the
+    // plugin loader can withdraw a plugin's routes when it stops it.
+    sdk::Status add_owned(std::string owner, sdk::Listener listener, std::string method,
+                          std::string path, sdk::HttpHandler handler);
+    void remove_owner(std::string_view owner);
+    std::size_t count_owned(std::string_view owner) const;
     // Exact path first, then the longest matching prefix route ("/x/*").
     // nullopt: 404 (or 405 when the path exists with another method: `method_mismatch`).
     std::optional<RouteMatch> match(sdk::Listener listener, std::string_view method,
@@ -46,6 +57,7 @@ public:
 
 private:
     struct Route {
+        std::string owner;
         sdk::Listener listener;
         std::string method;
         std::string path;
@@ -75,6 +87,13 @@ public:
     // A logger whose lines carry `component` (e.g. "kernel", "plugin:queue_memory").
     std::shared_ptr<sdk::Logger> logger(std::string_view component);
     const RuntimeOptions& options() const;
+
+    // The concrete registries behind the SDK interfaces above, with the owner-aware
+    // calls the plugin loader needs (include the matching header to use them).
+    MetricsRegistry& metrics_registry();
+    HealthTable& health_table();
+    ServiceTable& service_table();
+    AuditForwarder& audit_forwarder();
 
     // Draining: readiness goes false immediately (HealthRegistry::ready()).
     void set_draining(bool draining);

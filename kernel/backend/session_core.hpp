@@ -1,0 +1,86 @@
+#pragma once
+// Internal to kernel/backend: the state of one agent session, shared between the
+// handler net/ owns and the plugin completions that may outlive it. Split across
+// agent_session.cpp (lifecycle, verification, hello) and session_traffic.cpp
+// (acks, results, telemetry, command delivery).
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <agenthost/json.hpp>
+
+#include "kernel/backend/agent_session.hpp"
+#include "kernel/proto/codec.hpp"
+
+namespace agenthost::backend {
+
+class SessionCore final : public LiveSession, public std::enable_shared_from_this<SessionCore> {
+public:
+    SessionCore(std::shared_ptr<const SessionEnv> env, net::PeerInfo peer);
+
+    void open(std::shared_ptr<net::Connection> connection);
+    void message(std::string text);
+    void activity();
+    void closed(std::uint16_t code);
+    void terminate(std::uint16_t code, std::string reason) override;
+
+private:
+    enum class Phase { awaiting_hello, opening, open, closing, closed };
+
+    // agent_session.cpp
+    void post(std::function<void()> fn);
+    void pump();
+    void handle_frame(const std::string& text);
+    void on_replay_verdict(proto::Envelope env, sdk::Result<sdk::ReplayVerdict> verdict);
+    void dispatch(proto::Envelope env);
+    void on_hello(proto::Envelope env);
+    void on_open_completion(sdk::Result<sdk::OpenSessionResult> result);
+    void take_open_result();
+    void on_opened(sdk::Result<sdk::OpenSessionResult> result);
+    void release_if_opened(const sdk::Result<sdk::OpenSessionResult>& result);
+    void on_hello_timeout();
+    void on_renewed(sdk::Status status);
+    // Rejects and closes: audit, metric, fatal `error` frame when allowed, close.
+    void fail(std::uint16_t code, const std::string& reason, std::optional<std::string> ref,
+              const char* action = "frame.rejected", bool audit = true);
+    bool send_frame(const char* type, const sdk::json::object& body);
+    void send_error(std::uint16_t code, const std::string& message,
+                    const std::optional<std::string>& ref, bool fatal);
+    void audit(const char* action, const char* outcome, sdk::json::object details);
+    void count(std::string_view name, std::string_view help, const sdk::Labels& labels = {},
+               std::uint64_t n = 1);
+
+    // session_traffic.cpp
+    void on_ack(proto::Envelope env);
+    void on_result(proto::Envelope env);
+    void on_telemetry(proto::Envelope env);
+    sdk::DeliverFn make_deliver();
+
+    std::shared_ptr<const SessionEnv> env_;
+    const SessionConfig& cfg_;
+    net::PeerInfo peer_;
+    std::shared_ptr<net::Connection> conn_;
+
+    Phase phase_ = Phase::awaiting_hello;
+    std::deque<std::string> inbox_;
+    bool busy_ = false;  // a frame awaits its replay verdict, or the hello its lease
+    std::optional<sdk::TimerId> hello_timer_;
+    std::string kid_;  // fixed by the first verified hello
+    std::string key_;  // per-agent key for kid_; non-empty = error frames allowed
+    std::string session_id_;
+    bool opened_ = false;  // this session holds the lease
+    bool renew_in_flight_ = false;
+    std::chrono::steady_clock::time_point last_renew_{};
+
+    // Hand-off between the open_session completion (any thread) and on_close: whoever
+    // comes second releases a lease taken for a session that is already gone.
+    std::mutex open_mu_;
+    bool closed_flag_ = false;
+    std::optional<sdk::Result<sdk::OpenSessionResult>> open_pending_;
+};
+
+}  // namespace agenthost::backend
