@@ -4,6 +4,7 @@
 // agent_session.cpp (lifecycle, verification, hello) and session_traffic.cpp
 // (acks, results, telemetry, command delivery).
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 
 #include "kernel/backend/agent_session.hpp"
 #include "kernel/proto/codec.hpp"
+#include "kernel/proto/messages.hpp"
 
 namespace agenthost::backend {
 
@@ -37,7 +39,7 @@ private:
     void handle_frame(const std::string& text);
     void on_replay_verdict(proto::Envelope env, sdk::Result<sdk::ReplayVerdict> verdict);
     void dispatch(proto::Envelope env);
-    void on_hello(proto::Envelope env);
+    void on_hello(proto::Envelope env, proto::HelloBody hello);
     void on_open_completion(sdk::Result<sdk::OpenSessionResult> result);
     void take_open_result();
     void on_opened(sdk::Result<sdk::OpenSessionResult> result);
@@ -47,7 +49,7 @@ private:
     // Rejects and closes: audit, metric, fatal `error` frame when allowed, close.
     void fail(std::uint16_t code, const std::string& reason, std::optional<std::string> ref,
               const char* action = "frame.rejected", bool audit = true);
-    bool send_frame(const char* type, const sdk::json::object& body);
+    bool send_frame(std::string_view type, const sdk::json::object& body);
     void send_error(std::uint16_t code, const std::string& message,
                     const std::optional<std::string>& ref, bool fatal);
     void audit(const char* action, const char* outcome, sdk::json::object details);
@@ -55,9 +57,12 @@ private:
                std::uint64_t n = 1);
 
     // session_traffic.cpp
-    void on_ack(proto::Envelope env);
-    void on_result(proto::Envelope env);
-    void on_telemetry(proto::Envelope env);
+    void on_ack(proto::Envelope env, proto::AckBody ack);
+    void on_result(proto::Envelope env, proto::ResultBody result);
+    void on_telemetry(proto::Envelope env, proto::TelemetryBody batch);
+    void store_result(std::string ref, proto::ResultBody result);
+    void on_result_completed(const std::string& ref, const std::string& command_id,
+                             sdk::CommandState status, bool fresh, const sdk::Status& s);
     sdk::DeliverFn make_deliver();
 
     std::shared_ptr<const SessionEnv> env_;
@@ -79,6 +84,7 @@ private:
     // Hand-off between the open_session completion (any thread) and on_close: whoever
     // comes second releases a lease taken for a session that is already gone.
     std::mutex open_mu_;
+    std::atomic<bool> closed_atomic_{false};
     bool closed_flag_ = false;
     std::optional<sdk::Result<sdk::OpenSessionResult>> open_pending_;
 };

@@ -115,7 +115,8 @@ struct PluginEntry {
 };
 
 struct KernelConfig {
-    std::string source_path;
+    std::string source_path;  // absolute path of the config file
+    std::string config_dir;   // its directory: relative paths (plugin sections too) resolve here
     std::string role;  // "backend" | "gateway"
     std::string host_id;
     std::string state_dir;

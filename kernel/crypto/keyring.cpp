@@ -103,18 +103,16 @@ std::string derive_agent_key(std::string_view master_key, std::string_view agent
     // OSSL_PARAM takes non-const pointers but does not write through them here.
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                          const_cast<char*>(master_key.data()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(master_key.data()),
                                           master_key.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                          const_cast<char*>(kSalt.data()), kSalt.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                          const_cast<char*>(agent_id.data()), agent_id.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(kSalt.data()),
+                                          kSalt.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(agent_id.data()),
+                                          agent_id.size()),
         OSSL_PARAM_construct_end(),
     };
     std::string out(kKeyBytes, '\0');
-    int rc = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char*>(out.data()), out.size(),
-                            params);
+    int rc = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char*>(out.data()), out.size(), params);
     EVP_KDF_CTX_free(ctx);
     if (rc != 1) {
         throw std::runtime_error("HKDF-SHA256 derivation failed");
@@ -131,8 +129,8 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
     const unsigned char* k = key.empty() ? &kEmpty : bytes(key);
     if (hc.ctx == nullptr || EVP_MAC_init(hc.ctx, k, key.size(), nullptr) != 1 ||
         EVP_MAC_update(hc.ctx, bytes(data), data.size()) != 1 ||
-        EVP_MAC_final(hc.ctx, reinterpret_cast<unsigned char*>(out.data()), &len,
-                      out.size()) != 1 ||
+        EVP_MAC_final(hc.ctx, reinterpret_cast<unsigned char*>(out.data()), &len, out.size()) !=
+            1 ||
         len != kKeyBytes) {
         throw std::runtime_error("HMAC-SHA256 failed");
     }
@@ -199,8 +197,7 @@ bool Keyring::knows(std::string_view kid) const {
     return masters_.find(kid) != masters_.end() || fixed_.find(kid) != fixed_.end();
 }
 
-std::optional<std::string> Keyring::agent_key(std::string_view kid,
-                                              std::string_view agent) const {
+std::optional<std::string> Keyring::agent_key(std::string_view kid, std::string_view agent) const {
     if (auto f = fixed_.find(kid); f != fixed_.end()) {
         if (f->second.first != agent) {
             return std::nullopt;

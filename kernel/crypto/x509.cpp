@@ -30,7 +30,9 @@ struct NamesFree {
 };
 
 // Never prompt on a terminal for a passphrase: an encrypted key simply fails to load.
-int no_password(char*, int, int, void*) { return 0; }
+int no_password(char*, int, int, void*) {
+    return 0;
+}
 
 std::string pin_of_der(const unsigned char* der, int len) {
     std::string_view v(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
@@ -158,9 +160,9 @@ sdk::Result<std::string> spki_pin_from_file(const std::string& path) {
         return pin_of_pkey(key.get());
     }
     ERR_clear_error();
-    return sdk::error(sdk::Errc::invalid_argument,
-                      "'" + path +
-                          "' holds no PEM certificate, public key or unencrypted private key");
+    return sdk::error(
+        sdk::Errc::invalid_argument,
+        "'" + path + "' holds no PEM certificate, public key or unencrypted private key");
 }
 
 std::string spki_pin_of_cert(X509* cert) {

@@ -7,6 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -186,17 +190,36 @@ std::string Workspace::token_sha256() const {
     return trim(out);
 }
 
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
 // ---------------------------------------------------------------------------------
 Backend::Backend(Workspace& ws, BackendOptions opts) : ws_(ws), opts_(std::move(opts)) {
     std::string state = state_dir();
+    std::string p_agents = "0", p_admin = "0", p_health = "0";
+    if (opts_.fixed_ports) {
+        p_agents = std::to_string(free_port());
+        p_admin = std::to_string(free_port());
+        p_health = std::to_string(free_port());
+    }
     ::mkdir(state.c_str(), 0700);
     std::ostringstream y;
     y << "role: backend\nhost_id: " << opts_.name << "\nstate_dir: " << state << "\n"
       << "log: { level: debug, format: text }\n"
       << "threads: { loop: 2, blocking: 2 }\n"
-      << "listen:\n  agents: { address: 127.0.0.1, port: 0 }\n"
-      << "  admin: { address: 127.0.0.1, port: 0 }\n"
-      << "  health: { address: 127.0.0.1, port: 0 }\n"
+      << "listen:\n  agents: { address: 127.0.0.1, port: " << p_agents << " }\n"
+      << "  admin: { address: 127.0.0.1, port: " << p_admin << " }\n"
+      << "  health: { address: 127.0.0.1, port: " << p_health << " }\n"
       << "tls:\n  cert: " << ws_.pki("backend.crt") << "\n  key: " << ws_.pki("backend.key")
       << "\n  client_ca: " << ws_.pki("ca.crt") << "\n"
       << "keys:\n  - { kid: k1, file: " << ws_.master_key() << " }\n"

@@ -78,7 +78,11 @@ struct BackendOptions {
     int hello_timeout_s = 10;
     int heartbeat_s = 15;
     std::string extra_yaml;  // appended verbatim
+    bool fixed_ports = false;  // pick free ports once so a restart keeps them
 };
+
+// A currently free loopback TCP port (bind to 0, read, close).
+std::uint16_t free_port();
 
 struct Ports {
     std::uint16_t agents = 0;

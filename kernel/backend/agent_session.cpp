@@ -1,0 +1,460 @@
+// Session lifecycle: hello timeout, the receive pipeline (verify → replay → dispatch),
+// the hello/lease exchange and the one failure policy. Acks, results and telemetry
+// are in session_traffic.cpp.
+#include "kernel/backend/agent_session.hpp"
+
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "kernel/backend/session_core.hpp"
+#include "kernel/proto/messages.hpp"
+#include "kernel/util/ids.hpp"
+
+namespace agenthost::backend {
+
+namespace json = sdk::json;
+namespace cc = net::close_code;
+
+namespace {
+
+// The thin handler net/ owns; the state lives in SessionCore so that completions
+// arriving after net/ destroyed the handler still find valid memory.
+class AgentSessionHandler final : public net::ConnectionHandler {
+public:
+    explicit AgentSessionHandler(std::shared_ptr<SessionCore> core) : core_(std::move(core)) {}
+    void on_open(std::shared_ptr<net::Connection> connection) override {
+        core_->open(std::move(connection));
+    }
+    void on_message(std::string text) override { core_->message(std::move(text)); }
+    void on_activity() override { core_->activity(); }
+    void on_close(std::uint16_t code) override { core_->closed(code); }
+
+private:
+    std::shared_ptr<SessionCore> core_;
+};
+
+// Bounded label values: the type string comes from the peer.
+std::string type_label(const std::string& type) {
+    if (type == "hello" || type == "ack" || type == "result" || type == "telemetry") {
+        return type;
+    }
+    return "other";
+}
+
+bool error_frame_allowed(std::uint16_t code) {
+    // PROTOCOL.md §8: never before 1001, 1003, 1009 or 1013; only before 44xx closes.
+    return code >= 4000;
+}
+
+}  // namespace
+
+std::unique_ptr<net::ConnectionHandler> make_agent_session(std::shared_ptr<const SessionEnv> env,
+                                                           const net::PeerInfo& peer) {
+    return std::make_unique<AgentSessionHandler>(
+        std::make_shared<SessionCore>(std::move(env), peer));
+}
+
+net::HandlerFactory agent_session_factory(std::shared_ptr<const SessionEnv> env) {
+    return [env = std::move(env)](const net::PeerInfo& peer) {
+        return make_agent_session(env, peer);
+    };
+}
+
+SessionCore::SessionCore(std::shared_ptr<const SessionEnv> env, net::PeerInfo peer)
+    : env_(std::move(env)), cfg_(env_->config), peer_(std::move(peer)) {}
+
+void SessionCore::open(std::shared_ptr<net::Connection> connection) {
+    conn_ = std::move(connection);
+    count("agenthost_agent_sessions_started_total", "Agent WebSocket sessions started");
+    // The hello timeout counts from the 101 (PROTOCOL.md §3.1).
+    std::weak_ptr<SessionCore> weak = weak_from_this();
+    hello_timer_ = env_->scheduler->schedule(
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.hello_timeout), [weak] {
+            if (auto self = weak.lock()) {
+                self->post([self] { self->on_hello_timeout(); });
+            }
+        });
+}
+
+// Callable from any thread: conn_ is written once in open(), before any completion
+// can exist, and never reset; after on_close nothing more is posted.
+void SessionCore::post(std::function<void()> fn) {
+    if (conn_ && !closed_atomic_.load(std::memory_order_acquire)) {
+        conn_->post(std::move(fn));
+    }
+}
+
+void SessionCore::on_hello_timeout() {
+    hello_timer_.reset();
+    // A hello already being checked (replay verdict or lease pending) made it in time.
+    if (phase_ == Phase::awaiting_hello && !busy_) {
+        fail(cc::hello_timeout, "no hello in time", std::nullopt);
+    }
+}
+
+void SessionCore::message(std::string text) {
+    if (phase_ == Phase::closing || phase_ == Phase::closed) {
+        return;
+    }
+    if (inbox_.size() >= cfg_.max_pending_frames) {
+        fail(cc::try_again_later, "too many frames pending", std::nullopt);
+        return;
+    }
+    inbox_.push_back(std::move(text));
+    pump();
+}
+
+// Frames are checked strictly in arrival order; a frame waiting for its replay
+// verdict (or the hello waiting for its lease) holds the ones behind it.
+void SessionCore::pump() {
+    while (!busy_ && !inbox_.empty() &&
+           (phase_ == Phase::awaiting_hello || phase_ == Phase::open)) {
+        std::string text = std::move(inbox_.front());
+        inbox_.pop_front();
+        handle_frame(text);
+    }
+}
+
+void SessionCore::handle_frame(const std::string& text) {
+    proto::VerifyOptions opts;
+    opts.max_frame_bytes = cfg_.max_frame_bytes;
+    opts.max_skew_ms = cfg_.max_skew_ms;
+    opts.now_ms = env_->clock->now_unix_ms();
+    opts.expected_agent = peer_.identity;
+    opts.required_kid = kid_;
+    proto::Verified verified = proto::verify(text, *env_->keys, opts);
+    if (!verified.ok()) {
+        fail(verified.rejection.close_code, verified.rejection.reason, verified.rejection.ref);
+        return;
+    }
+    proto::Envelope env = std::move(*verified.envelope);
+    count("agenthost_frames_in_total", "Verified frames received from agents",
+          {{"type", type_label(env.type)}});
+    if (phase_ == Phase::awaiting_hello && env.type == "hello" && key_.empty()) {
+        // The MAC proved the kid: from now on the session can sign error frames.
+        if (auto key = env_->keys->agent_key(env.kid, peer_.identity)) {
+            kid_ = env.kid;
+            key_ = std::move(*key);
+        }
+    }
+    auto& replay = *env_->replay;
+    if (auto verdict = replay.check_now(peer_.identity, env.nonce, env.ts, cfg_.replay_window_ms)) {
+        on_replay_verdict(std::move(env), *verdict);
+        return;
+    }
+    busy_ = true;
+    std::string nonce = env.nonce;
+    std::int64_t ts = env.ts;
+    auto self = shared_from_this();
+    replay.check(peer_.identity, std::move(nonce), ts, cfg_.replay_window_ms,
+                 [self, env = std::move(env)](sdk::Result<sdk::ReplayVerdict> verdict) mutable {
+                     self->post([self, env = std::move(env), verdict = std::move(verdict)]() mutable {
+                         self->busy_ = false;
+                         if (self->phase_ != Phase::closing && self->phase_ != Phase::closed) {
+                             self->on_replay_verdict(std::move(env), std::move(verdict));
+                         }
+                         self->pump();
+                     });
+                 });
+}
+
+void SessionCore::on_replay_verdict(proto::Envelope env, sdk::Result<sdk::ReplayVerdict> verdict) {
+    if (!verdict.ok()) {
+        // The replay store is down: refuse rather than accept unchecked frames.
+        env_->logger->warn("replay check failed",
+                           {{"agent", peer_.identity}, {"error", verdict.status().message()}});
+        fail(cc::try_again_later, "replay check unavailable", env.id);
+        return;
+    }
+    switch (*verdict) {
+        case sdk::ReplayVerdict::fresh: dispatch(std::move(env)); return;
+        case sdk::ReplayVerdict::replayed: fail(cc::replayed, "replayed message", env.id); return;
+        case sdk::ReplayVerdict::stale: fail(cc::replayed, "stale message", env.id); return;
+        case sdk::ReplayVerdict::full:
+            fail(cc::try_again_later, "replay cache full", env.id);
+            return;
+    }
+}
+
+// The nonce is consumed from here on, whatever the remaining checks decide.
+void SessionCore::dispatch(proto::Envelope env) {
+    const bool is_hello = env.type == proto::type::hello;
+    if (phase_ == Phase::awaiting_hello && !is_hello) {
+        fail(cc::malformed, "first message must be hello", env.id);
+        return;
+    }
+    if (phase_ != Phase::awaiting_hello && is_hello) {
+        fail(cc::malformed, "second hello", env.id);
+        return;
+    }
+    auto body = proto::parse_agent_body(env.type, env.body, cfg_.max_batch_points);
+    if (!body.ok()) {
+        fail(cc::malformed, body.status().message(), env.id);
+        return;
+    }
+    std::visit(
+        [this, &env](auto& b) {
+            using T = std::decay_t<decltype(b)>;
+            if constexpr (std::is_same_v<T, proto::HelloBody>) {
+                on_hello(std::move(env), std::move(b));
+            } else if constexpr (std::is_same_v<T, proto::AckBody>) {
+                on_ack(std::move(env), std::move(b));
+            } else if constexpr (std::is_same_v<T, proto::ResultBody>) {
+                on_result(std::move(env), std::move(b));
+            } else {
+                on_telemetry(std::move(env), std::move(b));
+            }
+        },
+        *body);
+}
+
+void SessionCore::on_hello(proto::Envelope env, proto::HelloBody hello) {
+    (void)env;
+    if (hello_timer_) {
+        env_->scheduler->cancel(*hello_timer_);
+        hello_timer_.reset();
+    }
+    phase_ = Phase::opening;
+    busy_ = true;
+    session_id_ = util::uuid_v4();
+    sdk::AgentHello h;
+    h.agent_id = peer_.identity;
+    h.cert_fingerprint = peer_.cert_fingerprint;
+    h.host_id = cfg_.host_id;
+    h.session_id = session_id_;
+    h.agent_version = std::move(hello.agent_version);
+    h.hostname = std::move(hello.hostname);
+    h.platform = std::move(hello.platform);
+    h.capabilities = std::move(hello.capabilities);
+    h.remote_address = peer_.remote_address;
+    auto self = shared_from_this();
+    env_->identity->open_session(std::move(h), cfg_.lease,
+                                 [self](sdk::Result<sdk::OpenSessionResult> r) {
+                                     self->on_open_completion(std::move(r));
+                                 });
+}
+
+void SessionCore::on_open_completion(sdk::Result<sdk::OpenSessionResult> result) {
+    bool handed_off = false;
+    {
+        std::lock_guard lock(open_mu_);
+        if (!closed_flag_) {
+            open_pending_.emplace(std::move(result));
+            handed_off = true;
+        }
+    }
+    if (!handed_off) {  // the connection closed while the lease was being taken
+        release_if_opened(result);
+        return;
+    }
+    auto self = shared_from_this();
+    post([self] { self->take_open_result(); });
+}
+
+void SessionCore::take_open_result() {
+    std::optional<sdk::Result<sdk::OpenSessionResult>> r;
+    {
+        std::lock_guard lock(open_mu_);
+        r.swap(open_pending_);
+    }
+    if (r) {
+        on_opened(std::move(*r));
+    }
+}
+
+void SessionCore::release_if_opened(const sdk::Result<sdk::OpenSessionResult>& result) {
+    if (result.ok() && result->outcome == sdk::OpenOutcome::opened) {
+        env_->identity->close_session(peer_.identity, session_id_, [](sdk::Status) {});
+    }
+}
+
+void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
+    busy_ = false;
+    if (phase_ != Phase::opening) {
+        release_if_opened(result);
+        return;
+    }
+    if (!result.ok()) {
+        env_->logger->error("open_session failed",
+                            {{"agent", peer_.identity}, {"error", result.status().message()}});
+        fail(result.status().code() == sdk::Errc::unavailable ? cc::try_again_later
+                                                                 : cc::internal_error,
+             "identity store unavailable", std::nullopt);
+        return;
+    }
+    const auto& r = *result;
+    if (r.outcome == sdk::OpenOutcome::revoked) {
+        audit("session.denied", "denied",
+              json::object{{"reason", "revoked"}, {"code", cc::forbidden},
+                           {"fingerprint", peer_.cert_fingerprint},
+                           {"remote_address", peer_.remote_address}});
+        fail(cc::forbidden, "agent revoked", std::nullopt, "session.denied", false);
+        return;
+    }
+    if (r.outcome == sdk::OpenOutcome::duplicate) {
+        // A security event: both certificates go into the trail (DESIGN.md).
+        audit("session.duplicate", "denied",
+              json::object{{"reason", "duplicate session"},
+                           {"code", cc::duplicate_session},
+                           {"fingerprint", peer_.cert_fingerprint},
+                           {"existing_fingerprint", r.existing_fingerprint},
+                           {"existing_session_id", r.existing_session_id},
+                           {"existing_host_id", r.existing_host_id},
+                           {"remote_address", peer_.remote_address}});
+        count("agenthost_duplicate_sessions_total", "Hellos refused for a duplicate agent_id");
+        fail(cc::duplicate_session, "duplicate session", std::nullopt, "session.duplicate",
+             false);
+        return;
+    }
+    phase_ = Phase::open;
+    opened_ = true;
+    last_renew_ = env_->clock->steady_now();
+    env_->registry->add(peer_.identity, session_id_, weak_from_this());
+    proto::WelcomeBody welcome;
+    welcome.session_id = session_id_;
+    welcome.host_id = cfg_.host_id;
+    welcome.server_time = env_->clock->now_unix_ms();
+    welcome.heartbeat_s = cfg_.heartbeat_s;
+    welcome.max_frame_bytes = static_cast<std::int64_t>(cfg_.max_frame_bytes);
+    welcome.max_batch_points = static_cast<std::int64_t>(cfg_.max_batch_points);
+    send_frame(proto::type::welcome, welcome.to_json());
+    audit("session.open", "success",
+          json::object{{"session_id", session_id_},
+                       {"fingerprint", peer_.cert_fingerprint},
+                       {"remote_address", peer_.remote_address}});
+    count("agenthost_agent_sessions_opened_total", "Agent sessions that completed the hello");
+    env_->queue->attach(peer_.identity, session_id_, make_deliver());
+    pump();
+}
+
+void SessionCore::activity() {
+    if (phase_ != Phase::open || renew_in_flight_) {
+        return;
+    }
+    const auto now = env_->clock->steady_now();
+    const auto every = std::chrono::milliseconds(cfg_.heartbeat_s * 1000 / 2);
+    if (now - last_renew_ < every) {
+        return;
+    }
+    renew_in_flight_ = true;
+    auto self = shared_from_this();
+    env_->identity->renew_session(peer_.identity, session_id_, cfg_.lease, [self](sdk::Status s) {
+        self->post([self, s = std::move(s)] { self->on_renewed(s); });
+    });
+}
+
+void SessionCore::on_renewed(sdk::Status status) {
+    renew_in_flight_ = false;
+    if (phase_ != Phase::open) {
+        return;
+    }
+    if (status.ok()) {
+        last_renew_ = env_->clock->steady_now();
+    } else if (status.code() == sdk::Errc::not_found) {
+        fail(cc::duplicate_session, "released", std::nullopt, "session.released");
+    } else if (status.code() == sdk::Errc::conflict) {
+        fail(cc::forbidden, "revoked", std::nullopt, "session.revoked");
+    } else {
+        // Retried on the next activity; the lease outlives several heartbeats.
+        env_->logger->warn("lease renewal failed",
+                           {{"agent", peer_.identity}, {"error", status.message()}});
+    }
+}
+
+void SessionCore::terminate(std::uint16_t code, std::string reason) {
+    auto self = shared_from_this();
+    post([self, code, reason = std::move(reason)] {
+        self->fail(code, reason, std::nullopt, "session.terminated");
+    });
+}
+
+void SessionCore::closed(std::uint16_t code) {
+    std::optional<sdk::Result<sdk::OpenSessionResult>> pending;
+    {
+        std::lock_guard lock(open_mu_);
+        closed_flag_ = true;
+        pending.swap(open_pending_);
+    }
+    if (pending) {
+        release_if_opened(*pending);
+    }
+    if (hello_timer_) {
+        env_->scheduler->cancel(*hello_timer_);
+        hello_timer_.reset();
+    }
+    closed_atomic_.store(true, std::memory_order_release);
+    phase_ = Phase::closed;
+    inbox_.clear();
+    if (opened_) {
+        opened_ = false;
+        env_->queue->detach(peer_.identity, session_id_);
+        // Released at once so that a clean reconnect never meets 4409 (§3.3).
+        env_->identity->close_session(peer_.identity, session_id_, [](sdk::Status) {});
+        env_->registry->remove(peer_.identity, session_id_);
+        audit("session.close", "success",
+              json::object{{"session_id", session_id_}, {"code", code}});
+    }
+}
+
+void SessionCore::fail(std::uint16_t code, const std::string& reason,
+                       std::optional<std::string> ref, const char* action, bool audit_it) {
+    if (phase_ == Phase::closing || phase_ == Phase::closed) {
+        return;
+    }
+    phase_ = Phase::closing;
+    inbox_.clear();
+    if (audit_it) {
+        json::object details{{"reason", reason}, {"code", code}};
+        details["ref"] = ref ? json::value(*ref) : json::value(nullptr);
+        audit(action, "denied", std::move(details));
+    }
+    count("agenthost_frame_rejections_total", "Sessions closed by a protocol rejection",
+          {{"code", std::to_string(code)}});
+    env_->logger->info("closing agent session", {{"agent", peer_.identity},
+                                                 {"code", std::to_string(code)},
+                                                 {"reason", reason}});
+    if (!key_.empty() && error_frame_allowed(code)) {
+        send_error(code, reason, ref, true);
+    }
+    if (conn_ && phase_ != Phase::closed) {
+        conn_->close(code, reason);
+    }
+}
+
+bool SessionCore::send_frame(std::string_view type, const json::object& body) {
+    if (!conn_ || key_.empty()) {
+        return false;
+    }
+    return conn_->send(
+        proto::encode(type, peer_.identity, body, kid_, key_, env_->clock->now_unix_ms()));
+}
+
+void SessionCore::send_error(std::uint16_t code, const std::string& message,
+                             const std::optional<std::string>& ref, bool fatal) {
+    proto::ErrorBody body;
+    body.code = code;
+    body.message = message;
+    body.ref = ref;
+    body.fatal = fatal;
+    send_frame(proto::type::error, body.to_json());
+}
+
+void SessionCore::audit(const char* action, const char* outcome, json::object details) {
+    sdk::AuditEvent ev;
+    ev.actor = "agent:" + peer_.identity;
+    ev.action = action;
+    ev.target = peer_.identity;
+    ev.outcome = outcome;
+    ev.details = std::move(details);
+    env_->audit->record(std::move(ev));
+}
+
+void SessionCore::count(std::string_view name, std::string_view help, const sdk::Labels& labels,
+                        std::uint64_t n) {
+    if (env_->metrics) {
+        env_->metrics->counter(name, help, labels).inc(n);
+    }
+}
+
+}  // namespace agenthost::backend

@@ -1,0 +1,189 @@
+// Session traffic after the welcome: acks and results go to the queue (results first
+// to durable storage), telemetry to the store; the agent is acked only once the data
+// is durable (PROTOCOL.md §5). Commands leave through the DeliverFn the queue calls.
+#include <utility>
+
+#include "kernel/backend/session_core.hpp"
+
+namespace agenthost::backend {
+
+namespace json = sdk::json;
+namespace cc = net::close_code;
+
+void SessionCore::on_ack(proto::Envelope env, proto::AckBody ack) {
+    auto self = shared_from_this();
+    env_->queue->acked(peer_.identity, ack.command_id,
+                       [self, ref = env.id, id = ack.command_id](sdk::Status s) {
+                           self->post([self, s = std::move(s), ref, id] {
+                               if (self->phase_ != Phase::open || s.ok()) {
+                                   return;
+                               }
+                               if (s.code() == sdk::Errc::not_found) {
+                                   self->send_error(cc::malformed, "unknown command_id", ref,
+                                                    false);
+                                   return;
+                               }
+                               // The agent keeps the command; a lost ack only means a
+                               // redelivery, which the gateway deduplicates.
+                               self->env_->logger->warn("ack not recorded",
+                                                        {{"agent", self->peer_.identity},
+                                                         {"command_id", id},
+                                                         {"error", s.message()}});
+                           });
+                       });
+}
+
+// get (is it this agent's command?) → store_result (durable) → completed → result_ack.
+// Any step that fails for a transient reason leaves the result unacked: the gateway
+// resends it from its spool and every step is idempotent.
+void SessionCore::on_result(proto::Envelope env, proto::ResultBody result) {
+    auto self = shared_from_this();
+    std::string command_id = result.command_id;
+    env_->queue->get(command_id, [self, ref = env.id, result = std::move(result)](
+                                     sdk::Result<sdk::CommandRecord> rec) mutable {
+        self->post([self, ref = std::move(ref), result = std::move(result),
+                    rec = std::move(rec)]() mutable {
+            if (self->phase_ != Phase::open) {
+                return;
+            }
+            const bool unknown =
+                (!rec.ok() && rec.status().code() == sdk::Errc::not_found) ||
+                (rec.ok() && rec->agent_id != self->peer_.identity);
+            if (unknown) {
+                self->send_error(cc::malformed, "unknown command_id", ref, false);
+                return;
+            }
+            if (!rec.ok()) {
+                self->env_->logger->warn("result not stored: queue lookup failed",
+                                         {{"agent", self->peer_.identity},
+                                          {"command_id", result.command_id},
+                                          {"error", rec.status().message()}});
+                return;
+            }
+            self->store_result(std::move(ref), std::move(result));
+        });
+    });
+}
+
+void SessionCore::store_result(std::string ref, proto::ResultBody result) {
+    auto self = shared_from_this();
+    const std::string command_id = result.command_id;
+    const sdk::CommandState status = result.status;
+    env_->telemetry->store_result(
+        result.to_command_result(peer_.identity, env_->clock->now_unix_ms()),
+        [self, ref = std::move(ref), command_id, status](sdk::Result<bool> stored) {
+            if (!stored.ok()) {
+                self->env_->logger->warn("result not stored", {{"agent", self->peer_.identity},
+                                                                {"command_id", command_id},
+                                                                {"error",
+                                                                 stored.status().message()}});
+                return;
+            }
+            self->env_->queue->completed(
+                self->peer_.identity, command_id, status,
+                [self, ref, command_id, status, fresh = *stored](sdk::Status s) {
+                    self->post([self, ref, command_id, status, fresh, s = std::move(s)] {
+                        self->on_result_completed(ref, command_id, status, fresh, s);
+                    });
+                });
+        });
+}
+
+void SessionCore::on_result_completed(const std::string& ref, const std::string& command_id,
+                                      sdk::CommandState status, bool fresh,
+                                      const sdk::Status& s) {
+    if (phase_ != Phase::open) {
+        return;
+    }
+    if (s.code() == sdk::Errc::not_found) {
+        send_error(cc::malformed, "unknown command_id", ref, false);
+        return;
+    }
+    if (!s.ok()) {
+        env_->logger->warn("result stored but command state not updated",
+                           {{"agent", peer_.identity},
+                            {"command_id", command_id},
+                            {"error", s.message()}});
+        return;
+    }
+    if (fresh) {
+        audit("command.result", "success",
+              json::object{{"command_id", command_id}, {"status", sdk::to_string(status)}});
+    }
+    proto::ResultAckBody ack;
+    ack.command_id = command_id;
+    send_frame(proto::type::result_ack, ack.to_json());
+}
+
+void SessionCore::on_telemetry(proto::Envelope env, proto::TelemetryBody batch) {
+    (void)env;
+    auto self = shared_from_this();
+    sdk::TelemetryBatch b;
+    b.agent_id = peer_.identity;
+    b.batch_id = batch.batch_id;
+    b.points = std::move(batch.points);
+    env_->telemetry->store_batch(
+        std::move(b), [self, batch_id = batch.batch_id](sdk::Result<sdk::IngestOutcome> r) {
+            self->post([self, batch_id, r = std::move(r)] {
+                if (!r.ok()) {
+                    // No ack: the gateway keeps the batch spooled and resends it.
+                    self->env_->logger->warn("telemetry not stored",
+                                             {{"agent", self->peer_.identity},
+                                              {"batch_id", batch_id},
+                                              {"error", r.status().message()}});
+                    return;
+                }
+                self->count("agenthost_telemetry_points_total", "Telemetry points received",
+                            {{"outcome", "accepted"}}, r->accepted);
+                self->count("agenthost_telemetry_points_total", "Telemetry points received",
+                            {{"outcome", "duplicate"}}, r->duplicates);
+                if (self->phase_ != Phase::open) {
+                    return;
+                }
+                proto::TelemetryAckBody ack;
+                ack.batch_id = batch_id;
+                ack.accepted = static_cast<std::int64_t>(r->accepted);
+                ack.duplicates = static_cast<std::int64_t>(r->duplicates);
+                self->send_frame(proto::type::telemetry_ack, ack.to_json());
+            });
+        });
+}
+
+// Called by the queue on a loop thread, not on this session's strand: it touches only
+// what it captured (all fixed before attach) and the thread-safe Connection.
+sdk::DeliverFn SessionCore::make_deliver() {
+    return [env = env_, weak_conn = std::weak_ptr<net::Connection>(conn_),
+            agent = peer_.identity, kid = kid_, key = key_](const sdk::CommandRecord& c) {
+        auto conn = weak_conn.lock();
+        if (!conn) {
+            return false;
+        }
+        proto::CommandBody body;
+        body.command_id = c.command_id;
+        body.name = c.name;
+        body.args = c.args;
+        body.issued_at = c.created_ms;
+        body.deadline = c.deadline_ms;
+        body.attempt = c.attempts < 1 ? 1 : c.attempts;
+        const bool sent = conn->send(proto::encode(proto::type::command, agent, body.to_json(),
+                                                   kid, key, env->clock->now_unix_ms()));
+        if (sent) {
+            sdk::AuditEvent ev;
+            ev.actor = "kernel";
+            ev.action = "command.dispatch";
+            ev.target = c.command_id;
+            ev.outcome = "success";
+            ev.details = json::object{{"agent_id", agent}, {"name", c.name},
+                                      {"attempt", body.attempt}};
+            env->audit->record(std::move(ev));
+            if (env->metrics) {
+                env->metrics->counter("agenthost_commands_dispatched_total",
+                                      "Command deliveries written to agent sessions")
+                    .inc();
+            }
+        }
+        return sent;
+    };
+}
+
+}  // namespace agenthost::backend

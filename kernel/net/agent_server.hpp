@@ -1,0 +1,65 @@
+#pragma once
+// The backend's agent listener (PROTOCOL.md §1): TCP accept → mutual TLS → HTTP
+// upgrade checks (path 404, subprotocol 400, certificate identity 403) → WebSocket
+// session handed to a ConnectionHandler from the factory. Owns admission control
+// (connection cap) and graceful drain (close 1001).
+//
+// Threading: every method may be called from any thread. The server's internals are
+// shared with its sessions, so destroying the AgentServer stops accepting and drops
+// the remaining sessions without waiting (call drain() first for a graceful stop).
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <agenthost/status.hpp>
+
+#include "kernel/net/connection.hpp"
+#include "kernel/net/endpoint.hpp"
+#include "kernel/net/tls.hpp"
+
+namespace agenthost::runtime {
+class Runtime;
+}
+
+namespace agenthost::net {
+
+class AgentServer {
+public:
+    // `tls` must be a server context with a client CA (mutual TLS). `identity_binding`
+    // is "cn" or "uri_san". New connections beyond `max_connections` (pending
+    // handshakes included) are closed right after accept and counted.
+    AgentServer(runtime::Runtime& runtime, Endpoint endpoint, std::shared_ptr<TlsContext> tls,
+                SessionLimits limits, std::string identity_binding, HandlerFactory factory,
+                std::size_t max_connections = 10000);
+    ~AgentServer();
+    AgentServer(const AgentServer&) = delete;
+    AgentServer& operator=(const AgentServer&) = delete;
+
+    // Binds and starts accepting. Fails (Errc::unavailable) if the address cannot be
+    // bound.
+    sdk::Status start();
+    // The bound port (useful with port 0); 0 before start().
+    std::uint16_t port() const;
+    // Certificate reload: new handshakes use `tls`; live sessions keep theirs.
+    void set_tls(std::shared_ptr<TlsContext> tls);
+    // Stops accepting, closes every session with 1001 (after its queued writes) and
+    // aborts pending handshakes; `done` runs once all sessions have ended or after
+    // `timeout`, whichever comes first (then the rest are dropped). Runs `done` on a
+    // loop thread.
+    void drain(std::function<void()> done,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // Established WebSocket sessions right now.
+    std::size_t session_count() const;
+    // Connections refused by the cap since start.
+    std::uint64_t refused_count() const;
+
+    struct State;  // internal, shared with the sessions
+
+private:
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace agenthost::net

@@ -1,0 +1,136 @@
+// TLS context construction: file loading with errors that name the file, protocol
+// floor, peer verification mode. Handshake-time checks (pins, identity) live with
+// the streams in stream_util.cpp.
+#include "kernel/net/tls.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <openssl/ssl.h>
+
+namespace agenthost::net {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// TLS 1.2 is allowed only with forward secrecy and an AEAD (PROTOCOL.md §1).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+sdk::Status fail(const std::string& what, const std::string& file,
+                 const boost::system::error_code& ec) {
+    return sdk::error(sdk::Errc::invalid_argument,
+                      what + " '" + file + "': " + ec.message());
+}
+
+sdk::Status set_floor(ssl::context& ctx, const std::string& min_version) {
+    SSL_CTX* native = ctx.native_handle();
+    if (min_version == "1.3") {
+        SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
+    } else if (min_version == "1.2") {
+        SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+        if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+            return sdk::error(sdk::Errc::internal, "cannot set the TLS 1.2 cipher list");
+        }
+    } else {
+        return sdk::error(sdk::Errc::invalid_argument,
+                          "tls min_version must be \"1.3\" or \"1.2\", got '" + min_version + "'");
+    }
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    return {};
+}
+
+sdk::Status load_identity(ssl::context& ctx, const std::string& cert, const std::string& key) {
+    boost::system::error_code ec;
+    ctx.use_certificate_chain_file(cert, ec);
+    if (ec) {
+        return fail("cannot load certificate", cert, ec);
+    }
+    ctx.use_private_key_file(key, ssl::context::pem, ec);
+    if (ec) {
+        return fail("cannot load private key", key, ec);
+    }
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+        return sdk::error(sdk::Errc::invalid_argument,
+                          "private key '" + key + "' does not match certificate '" + cert + "'");
+    }
+    return {};
+}
+
+}  // namespace
+
+struct TlsContext::Impl {
+    explicit Impl(ssl::context::method method) : ctx(method) {}
+    ssl::context ctx;
+    std::vector<std::string> pins;
+    bool server = false;
+};
+
+TlsContext::TlsContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TlsContext::~TlsContext() = default;
+
+ssl::context& TlsContext::native() { return impl_->ctx; }
+const std::vector<std::string>& TlsContext::pins() const noexcept { return impl_->pins; }
+bool TlsContext::is_server() const noexcept { return impl_->server; }
+
+sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_server(const TlsServerOptions& o) {
+    auto impl = std::make_unique<Impl>(ssl::context::tls_server);
+    impl->server = true;
+    auto& ctx = impl->ctx;
+    if (auto st = set_floor(ctx, o.min_version); !st) {
+        return st;
+    }
+    if (auto st = load_identity(ctx, o.cert_file, o.key_file); !st) {
+        return st;
+    }
+    if (!o.client_ca_file.empty()) {
+        boost::system::error_code ec;
+        ctx.load_verify_file(o.client_ca_file, ec);
+        if (ec) {
+            return fail("cannot load client CA", o.client_ca_file, ec);
+        }
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.client_ca_file.c_str());
+        if (names == nullptr) {
+            return sdk::error(sdk::Errc::invalid_argument,
+                              "no CA certificate in '" + o.client_ca_file + "'");
+        }
+        SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
+        ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+        // Resumed sessions keep the verified peer; the id context is required with it.
+        static const unsigned char kSid[] = "agenthost";
+        SSL_CTX_set_session_id_context(ctx.native_handle(), kSid, sizeof(kSid) - 1);
+    } else {
+        ctx.set_verify_mode(ssl::verify_none);
+    }
+    return std::shared_ptr<TlsContext>(new TlsContext(std::move(impl)));
+}
+
+sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_client(const TlsClientOptions& o) {
+    auto impl = std::make_unique<Impl>(ssl::context::tls_client);
+    auto& ctx = impl->ctx;
+    if (auto st = set_floor(ctx, o.min_version); !st) {
+        return st;
+    }
+    boost::system::error_code ec;
+    ctx.load_verify_file(o.ca_file, ec);
+    if (ec) {
+        return fail("cannot load CA", o.ca_file, ec);
+    }
+    if (!o.cert_file.empty() || !o.key_file.empty()) {
+        if (auto st = load_identity(ctx, o.cert_file, o.key_file); !st) {
+            return st;
+        }
+    }
+    for (const auto& pin : o.pins) {
+        if (pin.rfind("sha256/", 0) != 0 || pin.size() != 7 + 44) {
+            return sdk::error(sdk::Errc::invalid_argument,
+                              "pin '" + pin + "' is not sha256/<44 base64 characters>");
+        }
+    }
+    ctx.set_verify_mode(ssl::verify_peer);
+    impl->pins = o.pins;
+    return std::shared_ptr<TlsContext>(new TlsContext(std::move(impl)));
+}
+
+}  // namespace agenthost::net

@@ -1,0 +1,373 @@
+// The WebSocket session shared by both roles (PROTOCOL.md §1, §3): read loop, bounded
+// write queue, heartbeat pings, idle drop, write-stall policy and the one close path.
+// Every step runs on the stream's strand; send()/close()/post() hop onto it.
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "kernel/crypto/x509.hpp"
+#include "kernel/net/detail.hpp"
+
+namespace agenthost::net::detail {
+
+namespace {
+std::atomic<std::uint64_t> g_next_id{1};
+}  // namespace
+
+// ---- metrics and TLS helpers ------------------------------------------------------
+
+NetMetrics::NetMetrics(sdk::Metrics& m)
+    : registry(m),
+      connections(m.gauge("agenthost_connections", "Open WebSocket sessions")),
+      frames_in(m.counter("agenthost_frames_in_total", "WebSocket messages received")),
+      frames_out(m.counter("agenthost_frames_out_total", "WebSocket messages sent")) {}
+
+void NetMetrics::closed(std::uint16_t code) {
+    registry.counter("agenthost_closes_total", "WebSocket sessions ended, by close code",
+                     {{"code", std::to_string(code)}}).inc();
+}
+
+void NetMetrics::handshake(const char* result) {
+    registry.counter("agenthost_handshakes_total", "Agent connection handshakes, by result",
+                     {{"result", result}}).inc();
+}
+
+std::string remote_address(const tcp::socket& socket) {
+    error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (ec) {
+        return {};
+    }
+    auto addr = ep.address().to_string();
+    if (ep.address().is_v6()) {
+        addr = "[" + addr + "]";
+    }
+    return addr + ":" + std::to_string(ep.port());
+}
+
+PeerCert peer_cert(SSL* ssl, std::string_view binding) {
+    PeerCert out;
+    X509* cert = SSL_get0_peer_certificate(ssl);
+    if (cert == nullptr) {
+        return out;
+    }
+    out.present = true;
+    out.fingerprint = crypto::cert_fingerprint_sha256(cert);
+    if (!binding.empty()) {
+        out.identity = crypto::agent_identity(cert, binding);
+        return out;
+    }
+    char cn[256] = {};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                  sizeof(cn)) > 0) {
+        out.identity = std::string(cn);
+    }
+    return out;
+}
+
+std::string check_pins(SSL* ssl, const std::vector<std::string>& pins) {
+    // The verified chain, not the presented one: a peer could append any public
+    // certificate (carrying a pinned key) to an otherwise unrelated chain.
+    STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl);
+    X509* leaf = SSL_get0_peer_certificate(ssl);
+    if (chain != nullptr) {
+        for (int i = 0; i < sk_X509_num(chain); ++i) {
+            auto pin = crypto::spki_pin_of_cert(sk_X509_value(chain, i));
+            for (const auto& p : pins) {
+                if (!pin.empty() && pin == p) {
+                    return {};
+                }
+            }
+        }
+    }
+    std::string presented = leaf != nullptr ? crypto::spki_pin_of_cert(leaf) : "(none)";
+    return "backend key pin mismatch: presented " + presented + " not in pin set";
+}
+
+std::string tls_failure(SSL* ssl, const error_code& ec) {
+    std::string msg = "TLS handshake failed: " + ec.message();
+    if (ssl != nullptr) {
+        long verify = SSL_get_verify_result(ssl);
+        if (verify != X509_V_OK) {
+            msg += " (certificate verify: ";
+            msg += X509_verify_cert_error_string(verify);
+            msg += ")";
+        }
+    }
+    return msg;
+}
+
+// ---- session ----------------------------------------------------------------------
+
+WsSession::WsSession(WsStream ws, PeerInfo peer, SessionLimits limits,
+                     std::shared_ptr<TlsContext> tls, NetMetrics* metrics, EndHook on_end)
+    : ws_(std::move(ws)),
+      peer_(std::move(peer)),
+      limits_(limits),
+      tls_(std::move(tls)),
+      metrics_(metrics),
+      on_end_(std::move(on_end)),
+      id_(g_next_id.fetch_add(1)),
+      timer_(ws_.get_executor()) {}
+
+WsSession::~WsSession() = default;
+
+void WsSession::start(std::unique_ptr<ConnectionHandler> handler) {
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), h = std::move(handler)]() mutable {
+        self->handler_ = std::move(h);
+        self->metrics_->connections.add(1);
+        auto now = Clock::now();
+        self->last_activity_ = now;
+        self->next_ping_ = now + self->limits_.heartbeat;
+        self->last_write_progress_ = now;
+        // The peer's pings and pongs count as traffic (PROTOCOL.md §3); Beast answers
+        // pings itself.
+        self->ws_.control_callback([raw = self.get()](websocket::frame_type, beast::string_view) {
+            raw->note_activity();
+        });
+        self->handler_->on_open(self);
+        self->do_read();
+        self->arm_timer();
+    });
+}
+
+bool WsSession::send(std::string text) {
+    if (closing_.load()) {
+        return false;
+    }
+    if (queued_.fetch_add(1) >= limits_.max_write_queue) {
+        queued_.fetch_sub(1);
+        // Make sure the stall deadline is on the timer.
+        asio::post(ws_.get_executor(), [self = shared_from_this()] { self->arm_timer(); });
+        return false;
+    }
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), t = std::move(text)]() mutable {
+                   self->enqueue(std::move(t));
+               });
+    return true;
+}
+
+void WsSession::close(std::uint16_t code, std::string reason) {
+    if (closing_.exchange(true)) {
+        return;
+    }
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)]() mutable {
+        self->request_close(code, std::move(r));
+    });
+}
+
+void WsSession::post(std::function<void()> fn) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(fn)] { f(); });
+}
+
+void WsSession::abort(std::uint16_t code) {
+    closing_.store(true);
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code] { self->drop(code); });
+}
+
+// -- read loop
+void WsSession::do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+}
+
+void WsSession::on_read(error_code ec, std::size_t) {
+    if (ec) {
+        return fail(ec, "read");
+    }
+    note_activity();
+    metrics_->frames_in.inc();
+    if (close_requested_ || finished_) {
+        buffer_.consume(buffer_.size());  // closing: drain until the peer's close frame
+        return do_read();
+    }
+    if (!ws_.got_text()) {
+        buffer_.consume(buffer_.size());
+        request_close(close_code::unsupported_data, "text frames only");
+        closing_.store(true);
+        return do_read();
+    }
+    std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    handler_->on_message(std::move(text));
+    do_read();
+}
+
+// -- write queue
+void WsSession::enqueue(std::string text) {
+    if (finished_ || close_started_) {
+        queued_.fetch_sub(1);
+        return;
+    }
+    queue_.push_back(std::move(text));
+    if (!writing_) {
+        last_write_progress_ = Clock::now();
+        do_write();
+    }
+}
+
+void WsSession::do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()),
+                    beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+}
+
+void WsSession::on_write(error_code ec, std::size_t) {
+    writing_ = false;
+    queue_.pop_front();
+    queued_.fetch_sub(1);
+    if (ec) {
+        return fail(ec, "write");
+    }
+    metrics_->frames_out.inc();
+    last_write_progress_ = Clock::now();
+    if (!queue_.empty()) {
+        return do_write();
+    }
+    maybe_close();
+}
+
+// -- heartbeat
+void WsSession::do_ping() {
+    pinging_ = true;
+    ws_.async_ping({}, beast::bind_front_handler(&WsSession::on_ping, shared_from_this()));
+}
+
+void WsSession::on_ping(error_code ec) {
+    pinging_ = false;
+    if (ec) {
+        return fail(ec, "ping");
+    }
+    maybe_close();
+}
+
+// -- closing: after the queued writes and any ping in flight (Beast allows one
+// control-frame operation at a time).
+void WsSession::request_close(std::uint16_t code, std::string reason) {
+    if (close_requested_ || finished_) {
+        return;
+    }
+    close_requested_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    close_deadline_ = Clock::now() + limits_.handshake_timeout + limits_.handshake_timeout;
+    maybe_close();
+    arm_timer();
+}
+
+void WsSession::maybe_close() {
+    if (!close_requested_ || close_started_ || finished_ || writing_ || pinging_ ||
+        !queue_.empty()) {
+        return;
+    }
+    close_started_ = true;
+    websocket::close_reason cr(close_code_, close_reason_);
+    ws_.async_close(cr, beast::bind_front_handler(&WsSession::on_close_sent, shared_from_this()));
+}
+
+void WsSession::on_close_sent(error_code ec) {
+    // Both the close handshake and teardown are done (or failed): the session is over.
+    (void)ec;
+    finish(close_code_);
+}
+
+// -- one timer for heartbeat, idle drop, write stall and close deadline
+void WsSession::arm_timer() {
+    if (finished_) {
+        return;
+    }
+    auto wake = std::min(next_ping_, last_activity_ + limits_.idle_timeout);
+    if (queued_.load() >= limits_.max_write_queue) {
+        wake = std::min(wake, last_write_progress_ + limits_.write_stall_timeout);
+    }
+    if (close_requested_) {
+        wake = std::min(wake, close_deadline_);
+    }
+    timer_.expires_at(wake);
+    timer_.async_wait(beast::bind_front_handler(&WsSession::on_timer, shared_from_this()));
+}
+
+void WsSession::on_timer(error_code ec) {
+    if (ec == asio::error::operation_aborted || finished_) {
+        return;  // re-armed elsewhere, or over
+    }
+    auto now = Clock::now();
+    if (close_requested_ && now >= close_deadline_) {
+        return drop(close_code_);  // the peer never completed the close handshake
+    }
+    if (now >= last_activity_ + limits_.idle_timeout) {
+        return drop(kAbnormal);  // PROTOCOL.md §3: drop a silent peer
+    }
+    if (queued_.load() >= limits_.max_write_queue &&
+        now >= last_write_progress_ + limits_.write_stall_timeout) {
+        // A slow reader: its queue stayed full. A close frame could not get past the
+        // stuck write, so the transport goes and the handler learns 1008.
+        return drop(close_code::policy);
+    }
+    if (now >= next_ping_) {
+        next_ping_ = now + limits_.heartbeat;
+        if (!pinging_ && !close_requested_) {
+            do_ping();
+        }
+    }
+    arm_timer();
+}
+
+void WsSession::note_activity() {
+    last_activity_ = Clock::now();
+    if (handler_ && !finished_) {
+        handler_->on_activity();
+    }
+}
+
+void WsSession::drop(std::uint16_t code) {
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    finish(code);
+}
+
+// One failure policy: an operation error ends the session. The code reported is the
+// close we started, the peer's close code, 1009 for an oversize message, or 1006.
+void WsSession::fail(error_code ec, const char* where) {
+    (void)where;
+    if (finished_) {
+        return;
+    }
+    std::uint16_t code = kAbnormal;
+    if (ec == websocket::error::closed) {
+        // Our code if our close frame went out first, else the peer's.
+        code = close_started_ ? close_code_ : static_cast<std::uint16_t>(ws_.reason().code);
+        if (code == 0) {
+            code = 1005;  // a close frame without a code
+        }
+    } else if (ec == websocket::error::message_too_big) {
+        code = close_code::too_big;  // Beast has sent the 1009 close frame
+    } else if (close_requested_) {
+        code = close_code_;
+    } else if (ec.category() == websocket::make_error_code(websocket::error::closed).category()) {
+        code = 1002;  // Beast has sent a protocol-error close
+    }
+    drop(code);
+}
+
+void WsSession::finish(std::uint16_t code) {
+    if (finished_) {
+        return;
+    }
+    finished_ = true;
+    closing_.store(true);
+    timer_.cancel();
+    metrics_->connections.add(-1);
+    metrics_->closed(code);
+    auto handler = std::move(handler_);
+    if (handler) {
+        handler->on_close(code);
+    }
+    handler.reset();  // breaks the handler → Connection cycle
+    if (on_end_) {
+        auto hook = std::move(on_end_);
+        hook(code);
+    }
+}
+
+}  // namespace agenthost::net::detail

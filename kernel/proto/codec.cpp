@@ -1,0 +1,280 @@
+#include "kernel/proto/codec.hpp"
+
+#include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <exception>
+#include <limits>
+
+#include "kernel/proto/jws_header.hpp"
+#include "kernel/util/encoding.hpp"
+#include "kernel/util/ids.hpp"
+
+namespace agenthost::proto {
+namespace {
+
+constexpr std::string_view kAlg = "HS256";
+constexpr std::string_view kTyp = "agenthost.v1";
+constexpr std::size_t kMinNonceChars = 22;  // 16 bytes, unpadded
+constexpr std::size_t kMaxRefChars = 128;   // an id echoed in `error` stays small
+
+constexpr std::uint16_t kTooBig = 1009;
+constexpr std::uint16_t kMalformed = 4400;
+constexpr std::uint16_t kAuthFailed = 4401;
+constexpr std::uint16_t kForbidden = 4403;
+constexpr std::uint16_t kStale = 4410;
+
+Verified reject(std::uint16_t code, std::string reason,
+                std::optional<std::string> ref = std::nullopt) {
+    Verified v;
+    v.rejection = Rejection{code, std::move(reason), std::move(ref)};
+    return v;
+}
+
+// Reuses one parser per thread so its internal value stack is allocated once.
+json::parser& payload_parser() {
+    thread_local json::parser parser;
+    return parser;
+}
+
+std::optional<json::object> parse_object(std::string_view text) {
+    json::parser& p = payload_parser();
+    p.reset();
+    json::error_code ec;
+    p.write(text.data(), text.size(), ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    json::value v = p.release();
+    if (!v.is_object()) {
+        return std::nullopt;
+    }
+    return std::move(v.as_object());
+}
+
+std::optional<std::string> id_of(const json::object& payload) {
+    auto it = payload.find("id");
+    if (it == payload.end() || !it->value().is_string()) {
+        return std::nullopt;
+    }
+    const json::string& s = it->value().get_string();
+    if (s.empty() || s.size() > kMaxRefChars) {
+        return std::nullopt;
+    }
+    return std::string(s.data(), s.size());
+}
+
+// For rejections before the payload is trusted: the id still lets an `error` frame
+// point at the offending message. Only runs on the failure path.
+std::optional<std::string> best_effort_ref(std::string_view payload_b64) {
+    auto bytes = util::base64url_decode(payload_b64);
+    if (!bytes) {
+        return std::nullopt;
+    }
+    auto obj = parse_object(*bytes);
+    return obj ? id_of(*obj) : std::nullopt;
+}
+
+bool is_integer(const json::value& v) {
+    return v.is_int64() ||
+           (v.is_uint64() &&
+            v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+}
+
+std::int64_t integer_of(const json::value& v) {
+    return v.is_int64() ? v.get_int64() : static_cast<std::int64_t>(v.get_uint64());
+}
+
+bool valid_nonce(const json::string& s) {
+    if (s.size() < kMinNonceChars) {
+        return false;
+    }
+    // 22 canonical chars already carry 16 bytes; the decoder checks alphabet and bits.
+    return util::base64url_decode(std::string_view(s.data(), s.size())).has_value();
+}
+
+const json::value* member(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    return it == o.end() ? nullptr : &it->value();
+}
+
+// Envelope field shapes (4400); returns an empty string when all are fine.
+std::string_view envelope_error(const json::object& p) {
+    const json::value* v = member(p, "v");
+    if (v == nullptr || !is_integer(*v) || integer_of(*v) != 1) {
+        return "envelope field 'v' must be the integer 1";
+    }
+    const json::value* type = member(p, "type");
+    if (type == nullptr || !type->is_string()) {
+        return "envelope field 'type' must be a string";
+    }
+    const json::value* id = member(p, "id");
+    if (id == nullptr || !id->is_string() ||
+        !util::is_uuid(std::string_view(id->get_string().data(), id->get_string().size()))) {
+        return "envelope field 'id' must be a UUID string";
+    }
+    const json::value* agent = member(p, "agent");
+    if (agent == nullptr || !agent->is_string()) {
+        return "envelope field 'agent' must be a string";
+    }
+    const json::value* ts = member(p, "ts");
+    if (ts == nullptr || !is_integer(*ts)) {
+        return "envelope field 'ts' must be an integer (Unix ms)";
+    }
+    const json::value* nonce = member(p, "nonce");
+    if (nonce == nullptr || !nonce->is_string() || !valid_nonce(nonce->get_string())) {
+        return "envelope field 'nonce' must be canonical base64url of at least 16 bytes";
+    }
+    const json::value* body = member(p, "body");
+    if (body == nullptr || !body->is_object()) {
+        return "envelope field 'body' must be an object";
+    }
+    return {};
+}
+
+std::string str(const json::value& v) {
+    const json::string& s = v.get_string();
+    return std::string(s.data(), s.size());
+}
+
+bool within_skew(std::int64_t now, std::int64_t ts, std::int64_t skew) {
+    // Unsigned distance: ts is attacker-chosen and may sit at the int64 limits, where
+    // a signed subtraction would overflow. The true distance always fits in 64 bits.
+    std::uint64_t diff = ts >= now
+                             ? static_cast<std::uint64_t>(ts) - static_cast<std::uint64_t>(now)
+                             : static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(ts);
+    return skew >= 0 && diff <= static_cast<std::uint64_t>(skew);
+}
+
+Verified verify_impl(std::string_view frame, const crypto::Keyring& keys,
+                     const VerifyOptions& opts) {
+    // 1. size
+    if (frame.size() > opts.max_frame_bytes) {
+        return reject(kTooBig, "message exceeds max_frame_bytes");
+    }
+    // 2. structure: exactly three non-empty canonical unpadded base64url segments
+    std::size_t d1 = frame.find('.');
+    std::size_t d2 = d1 == std::string_view::npos ? d1 : frame.find('.', d1 + 1);
+    if (d2 == std::string_view::npos || frame.find('.', d2 + 1) != std::string_view::npos) {
+        return reject(kMalformed, "not a JWS compact serialization (need three segments)");
+    }
+    std::string_view h64 = frame.substr(0, d1);
+    std::string_view p64 = frame.substr(d1 + 1, d2 - d1 - 1);
+    std::string_view s64 = frame.substr(d2 + 1);
+    if (h64.empty() || p64.empty() || s64.empty()) {
+        return reject(kMalformed, "empty JWS segment");
+    }
+    auto header_bytes = util::base64url_decode(h64);
+    auto payload_bytes = util::base64url_decode(p64);
+    auto signature = util::base64url_decode(s64);
+    if (!header_bytes || !payload_bytes || !signature) {
+        return reject(kMalformed, "JWS segment is not canonical unpadded base64url",
+                      payload_bytes ? best_effort_ref(p64) : std::nullopt);
+    }
+    // 3. header: exactly alg/kid/typ, alg HS256, typ agenthost.v1
+    auto header = detail::parse_jws_header(*header_bytes);
+    if (!header) {
+        return reject(kAuthFailed, "header must be a JSON object with exactly alg, kid, typ",
+                      best_effort_ref(p64));
+    }
+    if (header->alg != kAlg) {
+        return reject(kAuthFailed, "unsupported alg (only HS256)", best_effort_ref(p64));
+    }
+    if (header->typ != kTyp) {
+        return reject(kAuthFailed, "typ must be agenthost.v1", best_effort_ref(p64));
+    }
+    // 4. kid known (and, once fixed, the session's kid)
+    if (!keys.knows(header->kid)) {
+        return reject(kAuthFailed, "unknown kid", best_effort_ref(p64));
+    }
+    if (!opts.required_kid.empty() && header->kid != opts.required_kid) {
+        return reject(kAuthFailed, "kid differs from the session's kid", best_effort_ref(p64));
+    }
+    // 5. MAC over the exact received bytes, with the key of the session's identity
+    auto key = keys.agent_key(header->kid, opts.expected_agent);
+    if (!key) {
+        return reject(kAuthFailed, "no key for this agent under that kid", best_effort_ref(p64));
+    }
+    std::string mac = crypto::hmac_sha256(*key, frame.substr(0, d2));
+    if (!crypto::equal_ct(mac, *signature)) {
+        return reject(kAuthFailed, "bad signature", best_effort_ref(p64));
+    }
+    // 6. payload is a JSON object
+    auto payload = parse_object(*payload_bytes);
+    if (!payload) {
+        return reject(kMalformed, "payload is not a JSON object");
+    }
+    std::optional<std::string> ref = id_of(*payload);
+    // 7. envelope field types
+    if (auto err = envelope_error(*payload); !err.empty()) {
+        return reject(kMalformed, std::string(err), std::move(ref));
+    }
+    Envelope env;
+    env.kid = std::move(header->kid);
+    env.v = 1;
+    env.type = str(payload->at("type"));
+    env.id = str(payload->at("id"));
+    env.agent = str(payload->at("agent"));
+    env.ts = integer_of(payload->at("ts"));
+    env.nonce = str(payload->at("nonce"));
+    // 8. agent equals the session identity
+    if (env.agent != opts.expected_agent) {
+        return reject(kForbidden, "agent does not match the session identity", std::move(ref));
+    }
+    // 9. skew
+    if (!within_skew(opts.now_ms, env.ts, opts.max_skew_ms)) {
+        return reject(kStale, "ts outside the allowed clock skew", std::move(ref));
+    }
+    env.body = std::move(payload->at("body").as_object());
+    Verified out;
+    out.envelope = std::move(env);
+    return out;
+}
+
+}  // namespace
+
+Verified verify(std::string_view frame, const crypto::Keyring& keys, const VerifyOptions& opts) {
+    try {
+        return verify_impl(frame, keys, opts);
+    } catch (const std::bad_alloc&) {
+        return reject(1011, "out of memory while verifying");
+    } catch (const std::exception&) {
+        // Only an OpenSSL failure (HKDF/HMAC) can get here: a fault of ours, not the peer's.
+        return reject(1011, "internal error while verifying");
+    }
+}
+
+std::string encode(std::string_view type, std::string_view agent, const json::object& body,
+                   std::string_view kid, std::string_view agent_key, std::int64_t now_ms,
+                   std::string id, std::string nonce) {
+    if (id.empty()) {
+        id = util::uuid_v4();
+    }
+    if (nonce.empty()) {
+        nonce = util::nonce();
+    }
+    std::string header = R"({"alg":"HS256","kid":)";
+    header += json::serialize(json::string(kid));
+    header += R"(,"typ":"agenthost.v1"})";
+
+    // Member order as in PROTOCOL.md §7 (insertion order is kept by json::object).
+    json::object payload;
+    payload.reserve(7);
+    payload.emplace("v", 1);
+    payload.emplace("type", type);
+    payload.emplace("id", id);
+    payload.emplace("agent", agent);
+    payload.emplace("ts", now_ms);
+    payload.emplace("nonce", nonce);
+    payload.emplace("body", body);
+
+    std::string frame = util::base64url_encode(header);
+    frame.push_back('.');
+    frame += util::base64url_encode(json::serialize(payload));
+    std::string mac = crypto::hmac_sha256(agent_key, frame);
+    frame.push_back('.');
+    frame += util::base64url_encode(mac);
+    return frame;
+}
+
+}  // namespace agenthost::proto
