@@ -286,7 +286,7 @@ void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
     const auto& r = *result;
     if (r.outcome == sdk::OpenOutcome::revoked) {
         audit("session.denied", "denied",
-              json::object{{"reason", "revoked"}, {"code", cc::forbidden},
+              json::object{{"reason", "revoked"}, {"code", static_cast<int>(cc::forbidden)},
                            {"fingerprint", peer_.cert_fingerprint},
                            {"remote_address", peer_.remote_address}});
         fail(cc::forbidden, "agent revoked", std::nullopt, "session.denied", false);
@@ -296,7 +296,7 @@ void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
         // A security event: both certificates go into the trail (DESIGN.md).
         audit("session.duplicate", "denied",
               json::object{{"reason", "duplicate session"},
-                           {"code", cc::duplicate_session},
+                           {"code", static_cast<int>(cc::duplicate_session)},
                            {"fingerprint", peer_.cert_fingerprint},
                            {"existing_fingerprint", r.existing_fingerprint},
                            {"existing_session_id", r.existing_session_id},
@@ -393,7 +393,7 @@ void SessionCore::closed(std::uint16_t code) {
         env_->identity->close_session(peer_.identity, session_id_, [](sdk::Status) {});
         env_->registry->remove(peer_.identity, session_id_);
         audit("session.close", "success",
-              json::object{{"session_id", session_id_}, {"code", code}});
+              json::object{{"session_id", session_id_}, {"code", static_cast<int>(code)}});
     }
 }
 
@@ -405,7 +405,7 @@ void SessionCore::fail(std::uint16_t code, const std::string& reason,
     phase_ = Phase::closing;
     inbox_.clear();
     if (audit_it) {
-        json::object details{{"reason", reason}, {"code", code}};
+        json::object details{{"reason", reason}, {"code", static_cast<int>(code)}};
         details["ref"] = ref ? json::value(*ref) : json::value(nullptr);
         audit(action, "denied", std::move(details));
     }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <set>
 
 #include "kernel/config/schema_validator.hpp"
@@ -20,12 +22,15 @@ const json::object* member_object(const json::object& o, const char* key) {
     return it != o.end() && it->value().is_object() ? &it->value().as_object() : nullptr;
 }
 
-const std::int64_t* member_int(const json::object* o, const char* key) {
+std::optional<std::int64_t> member_int(const json::object* o, const char* key) {
     if (o == nullptr) {
-        return nullptr;
+        return std::nullopt;
     }
     auto it = o->find(key);
-    return it != o->end() && it->value().is_int64() ? &it->value().as_int64() : nullptr;
+    if (it == o->end() || !it->value().is_int64()) {
+        return std::nullopt;
+    }
+    return it->value().as_int64();
 }
 
 bool is_lower_hex_sha256(const std::string& s) {
@@ -102,16 +107,16 @@ void check_operators(const YAML::Node& ops, sdk::ConfigErrors& errors) {
 
 void check_protocol(const json::object& kernel, sdk::ConfigErrors& errors) {
     const json::object* p = member_object(kernel, "protocol");
-    const auto* skew = member_int(p, "max_skew_s");
-    const auto* window = member_int(p, "replay_window_s");
-    if (skew != nullptr && window != nullptr && *window < 2 * *skew) {
+    const auto skew = member_int(p, "max_skew_s");
+    const auto window = member_int(p, "replay_window_s");
+    if (skew && window && *window < 2 * *skew) {
         errors.push_back({"protocol.replay_window_s",
                           "must be at least 2 x max_skew_s (" + std::to_string(2 * *skew) +
                               "), got " + std::to_string(*window)});
     }
-    const auto* heartbeat = member_int(p, "heartbeat_s");
-    const auto* idle = member_int(p, "idle_timeout_s");
-    if (heartbeat != nullptr && idle != nullptr && *idle < *heartbeat) {
+    const auto heartbeat = member_int(p, "heartbeat_s");
+    const auto idle = member_int(p, "idle_timeout_s");
+    if (heartbeat && idle && *idle < *heartbeat) {
         errors.push_back({"protocol.idle_timeout_s", "must be at least heartbeat_s (" +
                                                          std::to_string(*heartbeat) + "), got " +
                                                          std::to_string(*idle)});
@@ -136,15 +141,54 @@ void check_gateway(const YAML::Node& gw, const json::object& kernel, const std::
     check_key_file(gw, "key_file", "gateway.key_file", base_dir, "agent key file", errors);
     const json::object* g = member_object(kernel, "gateway");
     const json::object* r = g != nullptr ? member_object(*g, "reconnect") : nullptr;
-    const auto* initial = member_int(r, "initial_ms");
-    const auto* max = member_int(r, "max_ms");
-    if (initial != nullptr && max != nullptr && *initial > *max) {
+    const auto initial = member_int(r, "initial_ms");
+    const auto max = member_int(r, "max_ms");
+    if (initial && max && *initial > *max) {
         errors.push_back({"gateway.reconnect.max_ms",
                           "must be at least initial_ms (" + std::to_string(*initial) + ")"});
     }
 }
 
 }  // namespace
+
+std::string expand_exe_dir(const std::string& path, const std::string& base_dir) {
+    static const std::string token = "${exe_dir}";
+    std::string out = path;
+    if (out.rfind(token, 0) == 0) {
+        std::error_code ec;
+        auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+        out = (ec ? std::string(".") : exe.parent_path().string()) + out.substr(token.size());
+    }
+    return resolve_path(base_dir, out);
+}
+
+void check_plugin_locations(const YAML::Node& root, const std::string& base_dir,
+                            sdk::ConfigErrors& errors) {
+    const YAML::Node dirs = root["plugin_paths"];
+    if (dirs.IsDefined() && dirs.IsSequence()) {
+        for (std::size_t i = 0; i < dirs.size(); ++i) {
+            const std::string path = "plugin_paths[" + std::to_string(i) + "]";
+            if (dirs[i].IsScalar() && !dirs[i].Scalar().empty() && !has_error_at(errors, path)) {
+                check_file(expand_exe_dir(dirs[i].Scalar(), base_dir), sdk::FileCheck::directory,
+                           path, errors);
+            }
+        }
+    }
+    const YAML::Node plugins = root["plugins"];
+    if (plugins.IsDefined() && plugins.IsMap()) {
+        for (auto it = plugins.begin(); it != plugins.end(); ++it) {
+            if (!it->first.IsScalar()) {
+                continue;
+            }
+            const std::string path = "plugins." + it->first.Scalar() + ".path";
+            const std::string file = scalar_at(it->second, "path");
+            if (!file.empty() && !has_error_at(errors, path)) {
+                check_file(expand_exe_dir(file, base_dir), sdk::FileCheck::readable_file, path,
+                           errors);
+            }
+        }
+    }
+}
 
 bool has_error_at(const sdk::ConfigErrors& errors, const std::string& path) {
     return std::any_of(errors.begin(), errors.end(),

@@ -257,18 +257,19 @@ Schema kernel_schema(std::string_view role) {
                                          .fallback(num(1024))})
             .describe("resource limits"),
         std::move(gw),
-        sdk::list_field("plugin_paths",
-                        sdk::string_field("dir").check_file(FileCheck::directory))
-            .describe("directories searched for agenthost_<name>.so"),
+        // Existence is checked after ${exe_dir} expansion (kernel_rules.cpp).
+        sdk::list_field("plugin_paths", sdk::string_field("dir").range(1, 4096))
+            .describe("directories searched for agenthost_<name>.so (${exe_dir}/.. allowed)"),
     };
 }
 
 Schema plugin_entry_schema() {
     return {
         sdk::bool_field("enabled").describe("load this plugin").fallback(json::value(true)),
+        // Existence is checked after ${exe_dir} expansion (kernel_rules.cpp).
         sdk::string_field("path")
             .describe("explicit library path (default: searched in plugin_paths)")
-            .check_file(FileCheck::readable_file),
+            .range(1, 4096),
     };
 }
 

@@ -221,7 +221,8 @@ KernelConfig build(const json::object& k, const std::string& role) {
 }
 
 sdk::Result<KernelConfig> load_document(const YAML::Node& root, const std::string& source,
-                                        const std::string& base_dir, sdk::ConfigErrors& errors) {
+                                        const std::string& base_dir, sdk::ConfigErrors& errors,
+                                        KernelConfig* partial) {
     const std::size_t errors_before = errors.size();
     if (!root.IsDefined() || root.IsNull()) {
         errors.push_back({"role", "required key is missing (the file is empty)"});
@@ -237,12 +238,16 @@ sdk::Result<KernelConfig> load_document(const YAML::Node& root, const std::strin
                                                      {base_dir, passthrough});
         check_kernel_rules(root, kernel, role, base_dir, errors);
         std::vector<PluginEntry> plugins = load_plugins(root["plugins"], base_dir, errors);
+        check_plugin_locations(root, base_dir, errors);
+        KernelConfig cfg = build(kernel, role);
+        cfg.source_path = source;
+        cfg.config_dir = base_dir;
+        cfg.plugins = std::move(plugins);
         if (errors.size() == errors_before) {
-            KernelConfig cfg = build(kernel, role);
-            cfg.source_path = source;
-            cfg.config_dir = base_dir;
-            cfg.plugins = std::move(plugins);
             return cfg;
+        }
+        if (partial != nullptr) {
+            *partial = std::move(cfg);
         }
     }
     return sdk::error(sdk::Errc::invalid_argument,
@@ -259,7 +264,8 @@ std::string parse_error_path(const std::string& source, const YAML::Mark& mark) 
 
 }  // namespace
 
-sdk::Result<KernelConfig> load_kernel_config(const std::string& file, sdk::ConfigErrors& errors) {
+sdk::Result<KernelConfig> load_kernel_config(const std::string& file, sdk::ConfigErrors& errors,
+                                             KernelConfig* partial) {
     std::error_code ec;
     const std::filesystem::path abs = std::filesystem::absolute(file, ec);
     const std::string source = ec ? file : abs.lexically_normal().string();
@@ -277,8 +283,14 @@ sdk::Result<KernelConfig> load_kernel_config(const std::string& file, sdk::Confi
         errors.push_back({parse_error_path(file, e.mark), "YAML parse error: " + e.msg});
         return sdk::error(sdk::Errc::invalid_argument, "YAML parse error in " + file);
     }
-    return load_document(root, source, ec ? std::string(".") : abs.parent_path().string(),
-                         errors);
+    try {
+        return load_document(root, source, ec ? std::string(".") : abs.parent_path().string(),
+                             errors, partial);
+    } catch (const std::exception& e) {
+        // yaml-cpp throws on unexpected node shapes; never let that escape as a crash.
+        errors.push_back({file, std::string("invalid config structure: ") + e.what()});
+        return sdk::error(sdk::Errc::invalid_argument, "invalid config " + file);
+    }
 }
 
 sdk::Result<KernelConfig> load_kernel_config_text(const std::string& yaml,
@@ -291,7 +303,12 @@ sdk::Result<KernelConfig> load_kernel_config_text(const std::string& yaml,
         errors.push_back({parse_error_path("<text>", e.mark), "YAML parse error: " + e.msg});
         return sdk::error(sdk::Errc::invalid_argument, "YAML parse error");
     }
-    return load_document(root, "", base_dir, errors);
+    try {
+        return load_document(root, "", base_dir, errors, nullptr);
+    } catch (const std::exception& e) {
+        errors.push_back({"<text>", std::string("invalid config structure: ") + e.what()});
+        return sdk::error(sdk::Errc::invalid_argument, "invalid config");
+    }
 }
 
 }  // namespace agenthost::config

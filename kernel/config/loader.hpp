@@ -15,7 +15,12 @@
 
 namespace agenthost::config {
 
-sdk::Result<KernelConfig> load_kernel_config(const std::string& file, sdk::ConfigErrors& errors);
+// `partial` (optional) receives what could be read even when there are errors (notably
+// the plugin entries), so `check-config` can still validate every plugin section and
+// report all errors in one run. It is left untouched if the file is unreadable or not
+// YAML. Never start anything from a partial config.
+sdk::Result<KernelConfig> load_kernel_config(const std::string& file, sdk::ConfigErrors& errors,
+                                             KernelConfig* partial = nullptr);
 
 // Same, from YAML text; relative paths resolve against `base_dir`. For tests and for
 // validating a reloaded config before it replaces the running one.

@@ -72,10 +72,11 @@ std::string tls_failure(SSL* ssl, const error_code& ec);
 // the heartbeat/idle/stall timer and the handler. Lives while an operation is pending.
 class WsSession final : public Connection, public std::enable_shared_from_this<WsSession> {
 public:
-    using EndHook = std::function<void(std::uint16_t code)>;
+    using EndHook = std::function<void(std::uint64_t id, std::uint16_t code)>;
 
     WsSession(WsStream ws, PeerInfo peer, SessionLimits limits,
-              std::shared_ptr<TlsContext> tls, NetMetrics* metrics, EndHook on_end);
+              std::shared_ptr<TlsContext> tls, std::shared_ptr<NetMetrics> metrics,
+              EndHook on_end);
     ~WsSession() override;
 
     // Posts to the strand: on_open, then the read loop and the timer.
@@ -113,7 +114,7 @@ private:
     PeerInfo peer_;
     SessionLimits limits_;
     std::shared_ptr<TlsContext> tls_;  // keeps the SSL_CTX (and its callbacks) alive
-    NetMetrics* metrics_;
+    std::shared_ptr<NetMetrics> metrics_;
     EndHook on_end_;
     std::uint64_t id_;
     beast::flat_buffer buffer_;

@@ -99,12 +99,13 @@ std::string tls_failure(SSL* ssl, const error_code& ec) {
 // ---- session ----------------------------------------------------------------------
 
 WsSession::WsSession(WsStream ws, PeerInfo peer, SessionLimits limits,
-                     std::shared_ptr<TlsContext> tls, NetMetrics* metrics, EndHook on_end)
+                     std::shared_ptr<TlsContext> tls, std::shared_ptr<NetMetrics> metrics,
+                     EndHook on_end)
     : ws_(std::move(ws)),
       peer_(std::move(peer)),
       limits_(limits),
       tls_(std::move(tls)),
-      metrics_(metrics),
+      metrics_(std::move(metrics)),
       on_end_(std::move(on_end)),
       id_(g_next_id.fetch_add(1)),
       timer_(ws_.get_executor()) {}
@@ -261,7 +262,7 @@ void WsSession::maybe_close() {
         return;
     }
     close_started_ = true;
-    websocket::close_reason cr(close_code_, close_reason_);
+    websocket::close_reason cr(static_cast<websocket::close_code>(close_code_), close_reason_);
     ws_.async_close(cr, beast::bind_front_handler(&WsSession::on_close_sent, shared_from_this()));
 }
 
@@ -366,7 +367,7 @@ void WsSession::finish(std::uint16_t code) {
     handler.reset();  // breaks the handler → Connection cycle
     if (on_end_) {
         auto hook = std::move(on_end_);
-        hook(code);
+        hook(id_, code);
     }
 }
 

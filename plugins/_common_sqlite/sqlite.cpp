@@ -49,9 +49,13 @@ Status create_private(const std::string& path) {
 
 Stmt::~Stmt() {
     if (stmt_ != nullptr) {
-        sqlite3_reset(stmt_);
-        sqlite3_clear_bindings(stmt_);
+        reset();
     }
+}
+
+void Stmt::reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
 }
 
 Stmt& Stmt::bind(int index, std::int64_t value) {

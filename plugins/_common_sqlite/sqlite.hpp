@@ -47,6 +47,8 @@ public:
     Stmt& bind(int index, std::int64_t value);
     Stmt& bind(int index, double value);
     Stmt& bind(int index, std::string_view value);
+    Stmt& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+    Stmt& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
     Stmt& bind(int index, const std::optional<std::int64_t>& value);
     Stmt& bind(int index, const std::optional<std::string>& value);
     Stmt& bind_null(int index);
@@ -55,6 +57,8 @@ public:
     int step();
     // Steps once and expects SQLITE_DONE (DML without RETURNING).
     sdk::Status run();
+    // Makes the statement ready for the next set of bindings (reuse inside a loop).
+    void reset();
 
     std::int64_t int64(int column) const;
     double real(int column) const;

@@ -108,8 +108,7 @@ TEST(KeyFile, RejectsShortKey) {
     auto key = crypto::read_key_file(p);
     ASSERT_FALSE(key.ok());
     EXPECT_EQ(key.status().code(), sdk::Errc::invalid_argument);
-    EXPECT_NE(key.status().message().find("31 bytes"), std::string::npos)
-        << key.status().message();
+    EXPECT_NE(key.status().message().find("31 bytes"), std::string::npos) << key.status().message();
     EXPECT_NE(key.status().message().find(p), std::string::npos);
     // A custom minimum applies.
     EXPECT_TRUE(crypto::read_key_file(p, 16).ok());
@@ -120,9 +119,9 @@ TEST(KeyFile, RejectsBadBase64) {
     std::string b64 = util::base64_encode(test_master() + "xy");  // ends with '='
     ASSERT_EQ(b64.back(), '=');
     for (const std::string& bad :
-         {b64.substr(0, b64.size() - 1),                 // padding missing
-          std::string("!!") + b64.substr(2),             // wrong alphabet
-          b64.substr(0, 20) + " " + b64.substr(20),      // whitespace inside
+         {b64.substr(0, b64.size() - 1),                       // padding missing
+          std::string("!!") + b64.substr(2),                   // wrong alphabet
+          b64.substr(0, 20) + " " + b64.substr(20),            // whitespace inside
           util::base64url_encode(std::string(33, '\xff'))}) {  // url alphabet
         auto p = dir.write("bad", bad);
         auto key = crypto::read_key_file(p);

@@ -30,7 +30,9 @@ struct X509Free {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Cert = std::unique_ptr<X509, X509Free>;
 
-Pkey make_key() { return Pkey(EVP_EC_gen("P-256")); }
+Pkey make_key() {
+    return Pkey(EVP_EC_gen("P-256"));
+}
 
 // Self-signed certificate with the given subject CNs and URI SANs.
 Cert make_cert(EVP_PKEY* key, const std::vector<std::string>& cns,
@@ -59,8 +61,7 @@ Cert make_cert(EVP_PKEY* key, const std::vector<std::string>& cns,
         X509V3_CTX ctx;
         X509V3_set_ctx_nodb(&ctx);
         X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name,
-                                                  san.c_str());
+        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
         EXPECT_NE(ext, nullptr);
         X509_add_ext(cert.get(), ext, -1);
         X509_EXTENSION_free(ext);

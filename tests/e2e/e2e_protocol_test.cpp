@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include "tests/e2e/harness.hpp"
 #include "tests/e2e/raw_client.hpp"
 
@@ -158,6 +160,41 @@ TEST_F(ProtocolE2E, UnknownTypeCloses4400) {
     auto c = session("gw-09");
     c->send_text(sign_frame(key("gw-09"), "k1", envelope("bogus", "gw-09", json::object{})));
     EXPECT_EQ(c->wait_close(10s), 4400);
+}
+
+TEST(ProtocolDrain, SigtermClosesAgentsWith1001AndExitsZero) {
+    Workspace ws({"gw-01", "gw-02"});
+    Backend backend(ws);
+    backend.start();
+    auto key = [&](const std::string& a) { return derive_key(read_file(ws.master_key()), a); };
+    std::vector<std::unique_ptr<RawAgentClient>> clients;
+    for (std::string agent : {"gw-01", "gw-02"}) {
+        auto c = std::make_unique<RawAgentClient>(ws.pki("ca.crt"),
+                                                  ws.pki("agents/" + agent + ".crt"),
+                                                  ws.pki("agents/" + agent + ".key"));
+        c->connect(backend.ports().agents);
+        json::object body{{"agent_version", "raw"},         {"hostname", "h"},
+                          {"platform", "linux"},            {"capabilities", json::array{}},
+                          {"spool", json::object{{"results", 0}, {"telemetry", 0}}}};
+        c->send_text(sign_frame(key(agent), "k1", envelope("hello", agent, body)));
+        auto f = c->read(10s);
+        ASSERT_TRUE(f && !f->close_code);
+        clients.push_back(std::move(c));
+    }
+    backend.process().signal(SIGTERM);
+    for (auto& c : clients) EXPECT_EQ(c->wait_close(20s), 1001);
+    auto rc = backend.process().wait(30s);
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_EQ(*rc, 0) << backend.process().log();
+}
+
+TEST(ProtocolTls, HandshakeWithoutClientCertificateFails) {
+    Workspace ws({"gw-01"});
+    Backend backend(ws);
+    backend.start();
+    RawAgentClient c(ws.pki("ca.crt"), "", "");
+    EXPECT_ANY_THROW(c.connect(backend.ports().agents));
+    backend.stop_graceful();
 }
 
 }  // namespace

@@ -1,0 +1,33 @@
+#pragma once
+// The operator API of API.md on the admin listener: thin handlers that validate,
+// call the capability plugins and shape JSON. Authentication happens before routing
+// (the listener's auth hook, see operator_auth.hpp), so handlers see an
+// authenticated request whose `actor` names the operator.
+
+#include <memory>
+
+#include <agenthost/audit.hpp>
+#include <agenthost/capabilities/identity.hpp>
+#include <agenthost/capabilities/queue.hpp>
+#include <agenthost/capabilities/telemetry.hpp>
+#include <agenthost/http.hpp>
+#include <agenthost/logger.hpp>
+
+#include "kernel/backend/session_registry.hpp"
+
+namespace agenthost::api {
+
+// Everything the handlers use; must outlive the registered routes.
+struct ApiDeps {
+    sdk::IdentityStore* identity = nullptr;
+    sdk::CommandQueue* queue = nullptr;
+    sdk::TelemetryStore* telemetry = nullptr;
+    sdk::AuditSink* audit = nullptr;
+    sdk::Logger* logger = nullptr;
+    backend::SessionRegistry* sessions = nullptr;
+};
+
+// Registers every route of API.md on `routes` (Listener::admin).
+sdk::Status register_operator_api(sdk::RouteRegistry& routes, ApiDeps deps);
+
+}  // namespace agenthost::api

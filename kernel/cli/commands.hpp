@@ -1,0 +1,31 @@
+#pragma once
+// The CLI's commands (internal to kernel/cli). Each returns the process exit code:
+// 0 ok, 1 runtime failure, 2 config or usage error.
+
+#include <string>
+#include <vector>
+
+#include <agenthost/config_schema.hpp>
+
+namespace agenthost::cli {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
+int cmd_run(const std::string& config_file);
+int cmd_check_config(const std::string& config_file);
+int cmd_plugins(const std::string& config_file);
+int cmd_migrate(const std::string& config_file);
+int cmd_version();
+int cmd_pin(const std::string& file);
+int cmd_keys_derive(const std::string& kid, const std::string& agent, const std::string& master);
+int cmd_audit_verify(const std::vector<std::string>& files);
+
+// Prints "<path>: <message>" per error to stderr.
+void print_errors(const sdk::ConfigErrors& errors);
+// Prints a plugin's config schema, indented, with types, defaults, bounds and
+// descriptions; defaults of secret fields are hidden.
+void print_schema(const sdk::Schema& schema, const std::string& indent);
+
+}  // namespace agenthost::cli

@@ -1,0 +1,95 @@
+// `agenthost plugins`: a plugin's config schema as a readable table.
+#include <cstdio>
+#include <string>
+
+#include <boost/json/serialize.hpp>
+
+#include "kernel/cli/commands.hpp"
+
+namespace agenthost::cli {
+
+namespace {
+
+std::string number(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+const char* file_check_name(sdk::FileCheck c) {
+    switch (c) {
+        case sdk::FileCheck::none: return "";
+        case sdk::FileCheck::readable_file: return "readable file";
+        case sdk::FileCheck::private_file: return "private file (mode 0600)";
+        case sdk::FileCheck::directory: return "directory";
+        case sdk::FileCheck::writable_directory: return "writable directory";
+    }
+    return "";
+}
+
+std::string type_of(const sdk::Field& f) {
+    std::string t = sdk::field_type_name(f.type);
+    if ((f.type == sdk::FieldType::list || f.type == sdk::FieldType::map) && f.item) {
+        t += " of " + type_of(*f.item);
+    }
+    return t;
+}
+
+// Constraints of one field, e.g. "required, default 10, range 1..100, one of: a|b".
+std::string constraints(const sdk::Field& f) {
+    std::string out;
+    auto add = [&](const std::string& s) { out += out.empty() ? s : ", " + s; };
+    if (f.required) {
+        add("required");
+    }
+    if (f.default_value) {
+        add(f.secret ? std::string("default (hidden)")
+                     : "default " + boost::json::serialize(*f.default_value));
+    }
+    if (f.min || f.max) {
+        const bool sized = f.type != sdk::FieldType::integer && f.type != sdk::FieldType::number;
+        add(std::string(sized ? "length " : "range ") + (f.min ? number(*f.min) : "") + ".." +
+            (f.max ? number(*f.max) : ""));
+    }
+    if (!f.one_of.empty()) {
+        std::string choices;
+        for (const auto& c : f.one_of) {
+            choices += choices.empty() ? c : "|" + c;
+        }
+        add("one of: " + choices);
+    }
+    if (!f.pattern.empty()) {
+        add("pattern " + f.pattern);
+    }
+    if (f.file != sdk::FileCheck::none) {
+        add(file_check_name(f.file));
+    }
+    if (f.secret) {
+        add("secret");
+    }
+    return out;
+}
+
+void print_field(const sdk::Field& f, const std::string& indent) {
+    const std::string c = constraints(f);
+    std::printf("%s%-20s %-16s %s\n", indent.c_str(), f.key.c_str(), type_of(f).c_str(),
+                c.empty() ? "" : ("[" + c + "]").c_str());
+    if (!f.description.empty()) {
+        std::printf("%s%-20s %s\n", indent.c_str(), "", f.description.c_str());
+    }
+    if (f.type == sdk::FieldType::object) {
+        print_schema(f.fields, indent + "  ");
+    } else if (f.item && f.item->type == sdk::FieldType::object) {
+        print_schema(f.item->fields, indent + "  ");
+    }
+}
+
+}  // namespace
+
+void print_schema(const sdk::Schema& schema, const std::string& indent) {
+    for (const auto& f : schema) {
+        print_field(f, indent);
+    }
+}
+
+}  // namespace agenthost::cli

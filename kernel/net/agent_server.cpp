@@ -1,0 +1,487 @@
+// Agent listener: accept loop with a connection cap, the pre-upgrade handshake
+// (TLS → HTTP request → path/subprotocol/identity checks → 101), session registry
+// and drain. One strand per connection; the acceptor has its own.
+#include "kernel/net/agent_server.hpp"
+
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/beast/http.hpp>
+
+#include "kernel/crypto/x509.hpp"
+#include "kernel/net/detail.hpp"
+#include "kernel/runtime/runtime.hpp"
+
+namespace agenthost::net {
+
+namespace http = boost::beast::http;
+using namespace detail;  // NOLINT(google-build-using-namespace): net-internal types
+
+namespace {
+
+class Handshake;
+
+// A factory that produced no handler: the session is closed 1011 right away.
+class RefusingHandler final : public ConnectionHandler {
+public:
+    void on_open(std::shared_ptr<Connection> c) override {
+        c->close(close_code::internal_error, "no handler");
+    }
+    void on_message(std::string) override {}
+    void on_close(std::uint16_t) override {}
+};
+
+bool offers_subprotocol(const http::request<http::empty_body>& req) {
+    for (auto [it, end] = req.equal_range(http::field::sec_websocket_protocol); it != end; ++it) {
+        std::string_view list(it->value().data(), it->value().size());
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            auto token = list.substr(0, comma);
+            while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+                token.remove_prefix(1);
+            }
+            while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+                token.remove_suffix(1);
+            }
+            if (token == kSubprotocol) {
+                return true;
+            }
+            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
+    State(runtime::Runtime& rt, Endpoint ep, std::shared_ptr<TlsContext> ctx, SessionLimits lim,
+          std::string bind, HandlerFactory fac, std::size_t max)
+        : io(rt.io()),
+          endpoint(std::move(ep)),
+          limits(lim),
+          binding(std::move(bind)),
+          factory(std::move(fac)),
+          max_connections(max),
+          log(rt.logger("net")),
+          metrics(std::make_shared<NetMetrics>(rt.metrics())),
+          refused(rt.metrics().counter("agenthost_connections_rejected_total",
+                                       "Connections refused before the handshake, by reason",
+                                       {{"reason", "max_connections"}})),
+          tls(std::move(ctx)),
+          strand(asio::make_strand(io)),
+          acceptor(strand),
+          retry(strand),
+          drain_timer(strand) {}
+
+    void do_accept();
+    void on_accept(error_code ec, tcp::socket socket);
+    void handshake_ended(Handshake* h, bool upgraded);
+    void session_ended(std::uint64_t id);
+    void check_drained();
+    void abort_all(std::uint16_t code);
+    void force_drained();
+
+    asio::io_context& io;
+    Endpoint endpoint;
+    SessionLimits limits;
+    std::string binding;
+    HandlerFactory factory;
+    std::size_t max_connections;
+    std::shared_ptr<sdk::Logger> log;
+    std::shared_ptr<NetMetrics> metrics;
+    sdk::Counter& refused;
+
+    mutable std::mutex mu;  // guards everything below that is not atomic or strand-only
+    std::shared_ptr<TlsContext> tls;
+    std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions;
+    std::unordered_map<Handshake*, std::weak_ptr<Handshake>> pending;
+    bool draining = false;
+    std::function<void()> drain_done;
+
+    std::atomic<std::size_t> active{0};  // pending handshakes + sessions
+    std::atomic<std::uint64_t> refused_n{0};
+    std::atomic<std::uint16_t> port{0};
+
+    asio::strand<asio::io_context::executor_type> strand;  // acceptor, retry, drain timer
+    tcp::acceptor acceptor;
+    asio::steady_timer retry;
+    asio::steady_timer drain_timer;
+};
+
+namespace {
+
+// One connection before the upgrade. Its stream moves into the WsSession on success.
+class Handshake : public std::enable_shared_from_this<Handshake> {
+public:
+    Handshake(std::shared_ptr<AgentServer::State> st, tcp::socket socket,
+              std::shared_ptr<TlsContext> tls)
+        : st_(std::move(st)), tls_(std::move(tls)), ws_(std::move(socket), tls_->native()) {}
+
+    void run() {
+        remote_ = remote_address(beast::get_lowest_layer(ws_).socket());
+        beast::get_lowest_layer(ws_).expires_after(st_->limits.handshake_timeout);
+        ws_.next_layer().async_handshake(
+            asio::ssl::stream_base::server,
+            beast::bind_front_handler(&Handshake::on_tls, shared_from_this()));
+    }
+
+    // Drain/teardown: fail whatever step is pending.
+    void abort() {
+        asio::post(ws_.get_executor(), [self = shared_from_this()] {
+            if (!self->upgraded_) {
+                error_code ignored;
+                beast::get_lowest_layer(self->ws_).socket().close(ignored);
+            }
+        });
+    }
+
+private:
+    void on_tls(error_code ec) {
+        if (ec) {
+            st_->metrics->handshake(ec == beast::error::timeout ? "timeout" : "tls_failed");
+            st_->log->debug("agent TLS handshake failed",
+                            {{"remote", remote_},
+                             {"error", tls_failure(ws_.next_layer().native_handle(), ec)}});
+            return end();
+        }
+        cert_ = peer_cert(ws_.next_layer().native_handle(), st_->binding);
+        parser_.header_limit(16 * 1024);
+        parser_.body_limit(0);
+        http::async_read(ws_.next_layer(), buffer_, parser_,
+                         beast::bind_front_handler(&Handshake::on_request, shared_from_this()));
+    }
+
+    void on_request(error_code ec, std::size_t) {
+        if (ec) {
+            st_->metrics->handshake(ec == beast::error::timeout ? "timeout" : "bad_request");
+            return end();
+        }
+        const auto& req = parser_.get();
+        std::string_view target(req.target().data(), req.target().size());
+        auto path = target.substr(0, target.find('?'));  // a query string is ignored
+        // Order fixed by PROTOCOL.md §8: path, then subprotocol, then identity.
+        if (path != "/agent/v1") {
+            return respond(http::status::not_found, "not_found", "no such path");
+        }
+        if (!offers_subprotocol(req)) {
+            return respond(http::status::bad_request, "bad_subprotocol",
+                           "Sec-WebSocket-Protocol must offer agenthost.v1");
+        }
+        if (!cert_.identity || !crypto::valid_agent_id(*cert_.identity)) {
+            return respond(http::status::forbidden, "forbidden",
+                           "client certificate carries no valid agent identity");
+        }
+        beast::get_lowest_layer(ws_).expires_never();  // the session's timeouts take over
+        websocket::stream_base::timeout to{};
+        to.handshake_timeout = st_->limits.handshake_timeout;
+        to.idle_timeout = websocket::stream_base::none();
+        to.keep_alive_pings = false;
+        ws_.set_option(to);
+        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+            res.set(http::field::sec_websocket_protocol, kSubprotocol);
+            res.set(http::field::server, "agenthost");
+        }));
+        ws_.read_message_max(st_->limits.max_message_bytes);  // exactly max is allowed
+        // Bound the 101 write too (the session timer is not running yet).
+        beast::get_lowest_layer(ws_).expires_after(st_->limits.handshake_timeout);
+        ws_.async_accept(req, beast::bind_front_handler(&Handshake::on_upgrade,
+                                                         shared_from_this()));
+    }
+
+    void respond(http::status status, const char* code, const char* message) {
+        st_->metrics->handshake(code);
+        res_.result(status);
+        res_.set(http::field::content_type, "application/json");
+        res_.set(http::field::server, "agenthost");
+        res_.body() = std::string(R"({"error":{"code":")") + code + R"(","message":")" +
+                      message + "\"}}";
+        res_.keep_alive(false);
+        res_.prepare_payload();
+        http::async_write(ws_.next_layer(), res_,
+                          beast::bind_front_handler(&Handshake::on_responded, shared_from_this()));
+    }
+
+    void on_responded(error_code, std::size_t) {
+        ws_.next_layer().async_shutdown(
+            beast::bind_front_handler(&Handshake::on_shutdown, shared_from_this()));
+    }
+
+    void on_shutdown(error_code) {
+        error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+        end();
+    }
+
+    void on_upgrade(error_code ec) {
+        if (ec) {
+            st_->metrics->handshake(ec == beast::error::timeout ? "timeout" : "bad_request");
+            return end();
+        }
+        beast::get_lowest_layer(ws_).expires_never();
+        st_->metrics->handshake("ok");
+        PeerInfo peer{*cert_.identity, cert_.fingerprint, remote_};
+        auto handler = st_->factory ? st_->factory(peer) : nullptr;
+        if (!handler) {
+            handler = std::make_unique<RefusingHandler>();
+        }
+        auto st = st_;
+        auto session = std::make_shared<WsSession>(
+            std::move(ws_), std::move(peer), st_->limits, tls_, st_->metrics,
+            [st](std::uint64_t id, std::uint16_t) { st->session_ended(id); });
+        upgraded_ = true;
+        bool draining = false;
+        {
+            std::lock_guard lock(st_->mu);
+            st_->sessions.emplace(session->id(), session);
+            draining = st_->draining;
+        }
+        st_->handshake_ended(this, true);
+        session->start(std::move(handler));
+        if (draining) {
+            session->close(close_code::going_away, "draining");
+        }
+    }
+
+    void end() { st_->handshake_ended(this, false); }
+
+    std::shared_ptr<AgentServer::State> st_;
+    std::shared_ptr<TlsContext> tls_;
+    WsStream ws_;
+    beast::flat_buffer buffer_;
+    http::request_parser<http::empty_body> parser_;
+    http::response<http::string_body> res_;
+    PeerCert cert_;
+    std::string remote_;
+    bool upgraded_ = false;
+};
+
+}  // namespace
+
+// ---- State --------------------------------------------------------------------------
+
+void AgentServer::State::do_accept() {
+    acceptor.async_accept(asio::make_strand(io),
+                          beast::bind_front_handler(&State::on_accept, shared_from_this()));
+}
+
+void AgentServer::State::on_accept(error_code ec, tcp::socket socket) {
+    if (!acceptor.is_open() || ec == asio::error::operation_aborted) {
+        return;  // stopped
+    }
+    if (ec) {
+        // e.g. EMFILE: back off briefly instead of spinning on the error.
+        log->warn("accept failed", {{"error", ec.message()}});
+        retry.expires_after(std::chrono::milliseconds(100));
+        retry.async_wait([self = shared_from_this()](error_code e) {
+            if (!e) {
+                self->do_accept();
+            }
+        });
+        return;
+    }
+    // Admission control before any TLS work (DESIGN.md: reconnect storms).
+    if (active.load() >= max_connections) {
+        refused_n.fetch_add(1);
+        refused.inc();
+        error_code ignored;
+        socket.close(ignored);
+        return do_accept();
+    }
+    std::shared_ptr<TlsContext> ctx;
+    {
+        std::lock_guard lock(mu);
+        ctx = tls;
+    }
+    active.fetch_add(1);
+    auto h = std::make_shared<Handshake>(shared_from_this(), std::move(socket), std::move(ctx));
+    {
+        std::lock_guard lock(mu);
+        pending.emplace(h.get(), h);
+    }
+    h->run();
+    do_accept();
+}
+
+void AgentServer::State::handshake_ended(Handshake* h, bool upgraded) {
+    {
+        std::lock_guard lock(mu);
+        pending.erase(h);
+    }
+    if (!upgraded) {
+        active.fetch_sub(1);
+        check_drained();
+    }
+}
+
+void AgentServer::State::session_ended(std::uint64_t id) {
+    {
+        std::lock_guard lock(mu);
+        sessions.erase(id);
+    }
+    active.fetch_sub(1);
+    check_drained();
+}
+
+void AgentServer::State::check_drained() {
+    std::function<void()> done;
+    {
+        std::lock_guard lock(mu);
+        if (!draining || !drain_done || active.load() != 0) {
+            return;
+        }
+        done = std::move(drain_done);
+        drain_done = nullptr;
+    }
+    asio::post(strand, [self = shared_from_this()] { self->drain_timer.cancel(); });
+    asio::post(io, std::move(done));
+}
+
+void AgentServer::State::force_drained() {
+    std::function<void()> done;
+    {
+        std::lock_guard lock(mu);
+        done = std::move(drain_done);
+        drain_done = nullptr;
+    }
+    if (done) {
+        log->warn("drain timed out with connections left", {{"active", std::to_string(active)}});
+        asio::post(io, std::move(done));
+    }
+}
+
+void AgentServer::State::abort_all(std::uint16_t code) {
+    std::vector<std::shared_ptr<WsSession>> live;
+    std::vector<std::shared_ptr<Handshake>> hs;
+    {
+        std::lock_guard lock(mu);
+        for (auto& [id, w] : sessions) {
+            if (auto s = w.lock()) {
+                live.push_back(std::move(s));
+            }
+        }
+        for (auto& [p, w] : pending) {
+            if (auto h = w.lock()) {
+                hs.push_back(std::move(h));
+            }
+        }
+    }
+    for (auto& s : live) {
+        s->abort(code);
+    }
+    for (auto& h : hs) {
+        h->abort();
+    }
+}
+
+// ---- AgentServer ---------------------------------------------------------------------
+
+AgentServer::AgentServer(runtime::Runtime& runtime, Endpoint endpoint,
+                         std::shared_ptr<TlsContext> tls, SessionLimits limits,
+                         std::string identity_binding, HandlerFactory factory,
+                         std::size_t max_connections)
+    : state_(std::make_shared<State>(runtime, std::move(endpoint), std::move(tls), limits,
+                                     std::move(identity_binding), std::move(factory),
+                                     max_connections)) {}
+
+AgentServer::~AgentServer() {
+    auto st = state_;
+    asio::post(st->strand, [st] {
+        error_code ignored;
+        st->acceptor.close(ignored);
+        st->retry.cancel();
+    });
+    st->abort_all(kAbnormal);
+}
+
+sdk::Status AgentServer::start() {
+    auto& st = *state_;
+    error_code ec;
+    auto address = asio::ip::make_address(st.endpoint.address, ec);
+    if (ec) {
+        return sdk::error(sdk::Errc::invalid_argument,
+                          "bad listen address '" + st.endpoint.address + "'");
+    }
+    tcp::endpoint ep(address, st.endpoint.port);
+    st.acceptor.open(ep.protocol(), ec);
+    if (!ec) {
+        st.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        st.acceptor.bind(ep, ec);
+    }
+    if (!ec) {
+        st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return sdk::error(sdk::Errc::unavailable, "cannot listen on " + st.endpoint.address + ":" +
+                                                      std::to_string(st.endpoint.port) + ": " +
+                                                      ec.message());
+    }
+    st.port.store(st.acceptor.local_endpoint(ec).port());
+    asio::post(st.strand, [s = state_] { s->do_accept(); });
+    return {};
+}
+
+std::uint16_t AgentServer::port() const { return state_->port.load(); }
+
+void AgentServer::set_tls(std::shared_ptr<TlsContext> tls) {
+    std::lock_guard lock(state_->mu);
+    state_->tls = std::move(tls);
+}
+
+void AgentServer::drain(std::function<void()> done, std::chrono::milliseconds timeout) {
+    auto st = state_;
+    std::vector<std::shared_ptr<WsSession>> live;
+    std::vector<std::shared_ptr<Handshake>> hs;
+    {
+        std::lock_guard lock(st->mu);
+        st->draining = true;
+        st->drain_done = std::move(done);
+        for (auto& [id, w] : st->sessions) {
+            if (auto s = w.lock()) {
+                live.push_back(std::move(s));
+            }
+        }
+        for (auto& [p, w] : st->pending) {
+            if (auto h = w.lock()) {
+                hs.push_back(std::move(h));
+            }
+        }
+    }
+    asio::post(st->strand, [st, timeout] {
+        error_code ignored;
+        st->acceptor.close(ignored);
+        st->retry.cancel();
+        st->drain_timer.expires_after(timeout);
+        st->drain_timer.async_wait([st](error_code ec) {
+            if (ec) {
+                return;
+            }
+            // Bounded: whoever is left is dropped; their on_close runs right after.
+            st->abort_all(close_code::going_away);
+            st->drain_timer.expires_after(std::chrono::seconds(2));
+            st->drain_timer.async_wait([st](error_code e) {
+                if (!e) {
+                    st->force_drained();
+                }
+            });
+        });
+    });
+    for (auto& s : live) {
+        s->close(close_code::going_away, "draining");
+    }
+    for (auto& h : hs) {
+        h->abort();
+    }
+    st->check_drained();
+}
+
+std::size_t AgentServer::session_count() const {
+    std::lock_guard lock(state_->mu);
+    return state_->sessions.size();
+}
+
+std::uint64_t AgentServer::refused_count() const { return state_->refused_n.load(); }
+
+}  // namespace agenthost::net

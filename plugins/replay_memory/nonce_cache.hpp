@@ -1,0 +1,87 @@
+#pragma once
+// NonceCache: the bounded, sharded (agent, nonce) set behind replay_memory.
+//
+// Each shard holds a hash map key -> expiry (O(1) check-and-insert) and an expiry
+// index of time buckets (bucket = expiry / bucket_ms) whose items point at map keys.
+// Expiries are mostly monotonic (now + window), so the index is nearly a FIFO and
+// purging pops whole expired buckets from its front in amortised O(1).
+//
+// Bounds: the capacity is global (an atomic count). An insert at capacity first
+// purges expired entries exactly (its own shard, then every shard) and only then
+// answers `full`: a live entry is never evicted, and `full` means full of LIVE
+// entries. A per-shard "earliest possible expiry" hint makes that exact purge O(1)
+// when nothing is due, so a cache under a flood of refusals stays cheap.
+//
+// Time is passed in by the caller (unix ms), which keeps this class clock-free for
+// tests and benchmarks. Thread-safe; check_and_insert is atomic per key.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace agenthost::plugins::replay_memory {
+
+class NonceCache {
+public:
+    struct Options {
+        std::uint64_t capacity = 1'000'000;
+        unsigned shards = 16;
+        std::int64_t bucket_ms = 100;  // expiry index granularity
+    };
+    enum class Outcome { fresh, replayed, full };
+
+    explicit NonceCache(Options options);
+    NonceCache(const NonceCache&) = delete;
+    NonceCache& operator=(const NonceCache&) = delete;
+
+    // Records (agent, nonce) until `expiry_ms` unless a live entry (expiry > now)
+    // exists. An expired entry that was not purged yet counts as absent.
+    Outcome check_and_insert(std::string_view agent, std::string_view nonce,
+                             std::int64_t expiry_ms, std::int64_t now_ms);
+
+    // Drops every expired entry (used by the periodic sweep).
+    void purge_expired(std::int64_t now_ms);
+
+    std::uint64_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+    std::uint64_t capacity() const noexcept { return options_.capacity; }
+    // Best estimate of the heap memory held: map nodes, bucket arrays, index items
+    // and key strings (see bytes_per_entry_overhead()).
+    std::uint64_t bytes() const noexcept;
+    static std::uint64_t bytes_per_entry_overhead() noexcept;
+
+private:
+    struct Item {
+        const std::string* key;  // points into the owning shard's map node (stable)
+        std::int64_t expiry;     // the expiry this item was indexed with
+    };
+    struct alignas(64) Shard {
+        std::mutex mu;
+        std::unordered_map<std::string, std::int64_t> map;
+        std::map<std::int64_t, std::vector<Item>> buckets;
+        // <= the smallest indexed expiry: nothing can be due while now < hint.
+        std::int64_t hint = INT64_MIN;
+    };
+
+    Shard& shard_for(std::string_view key) noexcept;
+    bool try_reserve() noexcept;
+    void insert_locked(Shard& s, std::string key, std::int64_t expiry);
+    void index_locked(Shard& s, const std::string* key, std::int64_t expiry);
+    // Drops an item's entry if the map still holds it with the item's expiry (an
+    // entry refreshed after expiring has a newer item further on).
+    void drop_item_locked(Shard& s, const Item& item);
+    void purge_whole_buckets_locked(Shard& s, std::int64_t now_ms);
+    void purge_exact_locked(Shard& s, std::int64_t now_ms);
+
+    Options options_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    std::atomic<std::uint64_t> size_{0};
+    std::atomic<std::uint64_t> key_heap_bytes_{0};
+};
+
+}  // namespace agenthost::plugins::replay_memory

@@ -1,0 +1,188 @@
+// NonceCache: exactness of the bound (full only when full of live entries), expiry,
+// and atomicity per key under concurrency.
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "plugins/replay_memory/nonce_cache.hpp"
+
+namespace agenthost::plugins::replay_memory {
+namespace {
+
+using Outcome = NonceCache::Outcome;
+
+NonceCache::Options opts(std::uint64_t capacity, unsigned shards = 1) {
+    return NonceCache::Options{capacity, shards, 100};
+}
+
+TEST(NonceCache, FreshThenReplayed) {
+    NonceCache c(opts(10));
+    EXPECT_EQ(c.check_and_insert("a1", "n1", 1000, 0), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("a1", "n1", 1000, 1), Outcome::replayed);
+    EXPECT_EQ(c.check_and_insert("a1", "n1", 1000, 999), Outcome::replayed);
+    EXPECT_EQ(c.size(), 1u);
+}
+
+TEST(NonceCache, KeyIsPerAgentAndUnambiguous) {
+    NonceCache c(opts(10));
+    EXPECT_EQ(c.check_and_insert("a1", "n1", 1000, 0), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("a2", "n1", 1000, 0), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("ab", "c", 1000, 0), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("a", "bc", 1000, 0), Outcome::fresh);
+    EXPECT_EQ(c.size(), 4u);
+}
+
+TEST(NonceCache, ExpiredEntryIsFreshAgainAndFreesItsSlot) {
+    NonceCache c(opts(2));
+    EXPECT_EQ(c.check_and_insert("a", "x", 150, 0), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("a", "y", 250, 0), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("a", "z", 900, 100), Outcome::full);
+    // x expired at 150 (inside a partly elapsed bucket): the exact purge frees it.
+    EXPECT_EQ(c.check_and_insert("a", "z", 900, 150), Outcome::fresh);
+    EXPECT_EQ(c.size(), 2u);
+    // y expires at 250: seen again afterwards it is a new sighting.
+    EXPECT_EQ(c.check_and_insert("a", "y", 900, 249), Outcome::replayed);
+    EXPECT_EQ(c.check_and_insert("a", "y", 900, 250), Outcome::fresh);
+    EXPECT_EQ(c.check_and_insert("a", "y", 900, 251), Outcome::replayed);
+    EXPECT_EQ(c.size(), 2u);
+}
+
+TEST(NonceCache, FullNeverEvictsALiveEntry) {
+    NonceCache c(opts(3));
+    for (const char* n : {"n1", "n2", "n3"}) {
+        ASSERT_EQ(c.check_and_insert("a", n, 10'000, 0), Outcome::fresh);
+    }
+    for (int i = 0; i < 100; ++i) {
+        EXPECT_EQ(c.check_and_insert("a", "new" + std::to_string(i), 10'000, 5000),
+                  Outcome::full);
+    }
+    for (const char* n : {"n1", "n2", "n3"}) {
+        EXPECT_EQ(c.check_and_insert("a", n, 10'000, 9999), Outcome::replayed) << n;
+    }
+    EXPECT_EQ(c.size(), 3u);
+    EXPECT_EQ(c.check_and_insert("a", "later", 20'000, 10'000), Outcome::fresh);
+}
+
+TEST(NonceCache, CapacityIsGlobalAndExpiredEntriesInOtherShardsAreReclaimed) {
+    NonceCache c(opts(8, 4));
+    int fresh = 0;
+    for (int i = 0; i < 100; ++i) {
+        fresh += c.check_and_insert("a", "n" + std::to_string(i), 50, 0) == Outcome::fresh;
+    }
+    EXPECT_EQ(fresh, 8);
+    EXPECT_EQ(c.size(), 8u);
+    // Every entry expired: any new key fits, whichever shard holds the old ones.
+    for (int i = 0; i < 8; ++i) {
+        EXPECT_EQ(c.check_and_insert("b", "m" + std::to_string(i), 500, 60), Outcome::fresh);
+    }
+    EXPECT_EQ(c.size(), 8u);
+}
+
+TEST(NonceCache, PurgeExpiredEmptiesTheCacheAndTheByteEstimate) {
+    NonceCache c(opts(1000, 4));
+    const auto empty_bytes = c.bytes();
+    for (int i = 0; i < 500; ++i) {
+        c.check_and_insert("agent-0001", "nonce-that-is-22-chars" + std::to_string(i), 100 + i, 0);
+    }
+    EXPECT_EQ(c.size(), 500u);
+    EXPECT_GT(c.bytes(), empty_bytes + 500 * NonceCache::bytes_per_entry_overhead());
+    c.purge_expired(300);
+    EXPECT_EQ(c.size(), 299u);  // expiries 301..599 are still live at 300
+    c.purge_expired(10'000);
+    EXPECT_EQ(c.size(), 0u);
+    EXPECT_EQ(c.bytes(), empty_bytes);
+}
+
+// Randomised comparison with a trivially correct model: exact `full`, exact expiry,
+// refreshes with varying windows (exercises the expiry index's stale items).
+TEST(NonceCache, MatchesReferenceModel) {
+    for (unsigned shards : {1u, 3u}) {
+        NonceCache c(opts(20, shards));
+        std::map<std::string, std::int64_t> model;  // key -> expiry
+        std::mt19937 rng(1234 + shards);
+        std::int64_t now = 0;
+        for (int step = 0; step < 20'000; ++step) {
+            now += static_cast<std::int64_t>(rng() % 7);
+            const std::string nonce = "n" + std::to_string(rng() % 60);
+            const std::int64_t expiry = now + 1 + static_cast<std::int64_t>(rng() % 400);
+            std::erase_if(model, [&](const auto& kv) { return kv.second <= now; });
+            Outcome want;
+            if (model.count(nonce)) {
+                want = Outcome::replayed;
+            } else if (model.size() < 20) {
+                want = Outcome::fresh;
+                model[nonce] = expiry;
+            } else {
+                want = Outcome::full;
+            }
+            ASSERT_EQ(c.check_and_insert("agent", nonce, expiry, now), want)
+                << "step " << step << " shards " << shards;
+            ASSERT_LE(c.size(), 20u);
+        }
+        c.purge_expired(now);
+        std::erase_if(model, [&](const auto& kv) { return kv.second <= now; });
+        EXPECT_EQ(c.size(), model.size());
+    }
+}
+
+TEST(NonceCache, ConcurrentInsertsOfOverlappingNoncesAreFreshExactlyOnce) {
+    constexpr int threads = 8;
+    constexpr int nonces = 3000;
+    NonceCache c(opts(1'000'000, 16));
+    std::vector<std::atomic<int>> fresh(nonces);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            std::vector<int> order(nonces);
+            for (int i = 0; i < nonces; ++i) {
+                order[i] = i;
+            }
+            std::shuffle(order.begin(), order.end(), std::mt19937(t));
+            for (int i : order) {
+                if (c.check_and_insert("agent", "nonce-" + std::to_string(i), 60'000, 0) ==
+                    Outcome::fresh) {
+                    fresh[i].fetch_add(1);
+                }
+            }
+        });
+    }
+    for (auto& th : pool) {
+        th.join();
+    }
+    for (int i = 0; i < nonces; ++i) {
+        ASSERT_EQ(fresh[i].load(), 1) << "nonce " << i;
+    }
+    EXPECT_EQ(c.size(), static_cast<std::uint64_t>(nonces));
+}
+
+TEST(NonceCache, ConcurrentInsertsNeverExceedCapacity) {
+    constexpr int threads = 6;
+    NonceCache c(opts(500, 8));
+    std::atomic<int> fresh{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < 400; ++i) {
+                if (c.check_and_insert("a" + std::to_string(t), std::to_string(i), 60'000, 0) ==
+                    Outcome::fresh) {
+                    ++fresh;
+                }
+            }
+        });
+    }
+    for (auto& th : pool) {
+        th.join();
+    }
+    EXPECT_EQ(fresh.load(), 500);
+    EXPECT_EQ(c.size(), 500u);
+}
+
+}  // namespace
+}  // namespace agenthost::plugins::replay_memory
