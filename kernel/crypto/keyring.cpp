@@ -38,6 +38,7 @@ EVP_KDF* hkdf_algorithm() {
 // so a call costs only the key schedule and the hashing.
 struct HmacContext {
     EVP_MAC_CTX* ctx = nullptr;
+    std::string key;  // the key ctx is set up with; a session reuses one key
     HmacContext() {
         EVP_MAC* mac = hmac_algorithm();
         if (mac == nullptr) {
@@ -57,7 +58,10 @@ struct HmacContext {
             ctx = nullptr;
         }
     }
-    ~HmacContext() { EVP_MAC_CTX_free(ctx); }
+    ~HmacContext() {
+        EVP_MAC_CTX_free(ctx);
+        OPENSSL_cleanse(key.data(), key.size());
+    }
     HmacContext(const HmacContext&) = delete;
     HmacContext& operator=(const HmacContext&) = delete;
 };
@@ -127,12 +131,21 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
     // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
     static const unsigned char kEmpty = 0;
     const unsigned char* k = key.empty() ? &kEmpty : bytes(key);
-    if (hc.ctx == nullptr || EVP_MAC_init(hc.ctx, k, key.size(), nullptr) != 1 ||
+    // Same key as the last call on this thread: a NULL key re-initialises from the
+    // stored ipad/opad state and skips two SHA-256 blocks of key schedule.
+    bool same_key = hc.ctx != nullptr && !hc.key.empty() && hc.key == key;
+    if (hc.ctx == nullptr ||
+        EVP_MAC_init(hc.ctx, same_key ? nullptr : k, key.size(), nullptr) != 1 ||
         EVP_MAC_update(hc.ctx, bytes(data), data.size()) != 1 ||
         EVP_MAC_final(hc.ctx, reinterpret_cast<unsigned char*>(out.data()), &len, out.size()) !=
             1 ||
         len != kKeyBytes) {
+        hc.key.clear();
         throw std::runtime_error("HMAC-SHA256 failed");
+    }
+    if (!same_key) {
+        OPENSSL_cleanse(hc.key.data(), hc.key.size());
+        hc.key.assign(key);
     }
     return out;
 }

@@ -23,12 +23,12 @@ std::string index_key(SpoolKind k, std::string_view key) {
 class Stmt {
 public:
     Stmt(sqlite3* db, const char* sql) : db_(db) {
-        rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+        prepared_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) == SQLITE_OK;
     }
     ~Stmt() { sqlite3_finalize(st_); }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
-    bool ok() const { return rc_ == SQLITE_OK; }
+    bool ok() const { return prepared_; }
     Stmt& bind(int i, std::string_view s) {
         sqlite3_bind_text(st_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
         return *this;
@@ -37,7 +37,7 @@ public:
         sqlite3_bind_int64(st_, i, v);
         return *this;
     }
-    int step() { return rc_ = sqlite3_step(st_); }
+    int step() { return sqlite3_step(st_); }
     std::string text(int col) const {
         const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
         return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
@@ -51,7 +51,7 @@ public:
 private:
     sqlite3* db_;
     sqlite3_stmt* st_ = nullptr;
-    int rc_;
+    bool prepared_ = false;
 };
 
 }  // namespace

@@ -1,10 +1,14 @@
 #include "plugins/_common_sqlite/async_gate.hpp"
 
+#include <algorithm>
+#include <iterator>
+#include <vector>
+
 namespace agenthost::sqlite {
 
 namespace {
-// How many gates this thread is inside right now (normally 0 or 1).
-thread_local std::size_t t_inside = 0;
+// The gates this thread is inside right now (normally none or one).
+thread_local std::vector<const AsyncGate*> t_inside;
 }  // namespace
 
 bool AsyncGate::enter() {
@@ -13,21 +17,24 @@ bool AsyncGate::enter() {
         return false;
     }
     ++inside_;
-    ++t_inside;
+    t_inside.push_back(this);
     return true;
 }
 
 void AsyncGate::leave() {
     std::lock_guard lock(mu_);
     --inside_;
-    --t_inside;
+    if (auto it = std::find(t_inside.rbegin(), t_inside.rend(), this); it != t_inside.rend()) {
+        t_inside.erase(std::next(it).base());
+    }
     cv_.notify_all();
 }
 
 void AsyncGate::close() {
     std::unique_lock lock(mu_);
     closed_ = true;
-    const std::size_t own = t_inside > 0 ? 1 : 0;
+    const auto own =
+        static_cast<std::size_t>(std::count(t_inside.begin(), t_inside.end(), this));
     cv_.wait(lock, [&] { return inside_ <= own; });
 }
 

@@ -4,9 +4,12 @@ namespace agenthost::plugins::audit_file {
 
 const char* to_string(FsyncPolicy p) noexcept {
     switch (p) {
-        case FsyncPolicy::always: return "always";
-        case FsyncPolicy::interval: return "interval";
-        case FsyncPolicy::never: return "never";
+        case FsyncPolicy::always:
+            return "always";
+        case FsyncPolicy::interval:
+            return "interval";
+        case FsyncPolicy::never:
+            return "never";
     }
     return "interval";
 }
@@ -35,7 +38,7 @@ AuditConfig parse_config(const sdk::json::object& config) {
     }
     if (const auto* v = config.if_contains("fsync"); v && v->is_string()) {
         const auto s = v->get_string();
-        c.fsync = s == "always" ? FsyncPolicy::always
+        c.fsync = s == "always"  ? FsyncPolicy::always
                   : s == "never" ? FsyncPolicy::never
                                  : FsyncPolicy::interval;
     }

@@ -21,7 +21,9 @@ AuditFilePlugin::AuditFilePlugin(sdk::PluginContext& ctx, AuditConfig config) : 
     writer_ = AuditFileWriter::create(ctx, std::move(config));
 }
 
-AuditFilePlugin::~AuditFilePlugin() { writer_->close(); }
+AuditFilePlugin::~AuditFilePlugin() {
+    writer_->close();
+}
 
 sdk::Status AuditFilePlugin::start() {
     if (auto st = writer_->open(); !st.ok()) {
@@ -50,6 +52,8 @@ sdk::Status AuditFilePlugin::start() {
     return {};
 }
 
-void AuditFilePlugin::stop() noexcept { writer_->close(); }
+void AuditFilePlugin::stop() noexcept {
+    writer_->close();
+}
 
 }  // namespace agenthost::plugins::audit_file

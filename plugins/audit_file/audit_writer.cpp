@@ -33,10 +33,12 @@ AuditFileWriter::AuditFileWriter(sdk::PluginContext& ctx, AuditConfig config)
     : ctx_(ctx),
       config_(std::move(config)),
       records_total_(ctx.metrics().counter("audit_records_total", "Audit records written")),
-      errors_total_(ctx.metrics().counter("audit_write_errors_total",
-                                          "Audit log write or fsync failures")) {}
+      errors_total_(
+          ctx.metrics().counter("audit_write_errors_total", "Audit log write or fsync failures")) {}
 
-AuditFileWriter::~AuditFileWriter() { close(); }
+AuditFileWriter::~AuditFileWriter() {
+    close();
+}
 
 std::uint64_t AuditFileWriter::last_seq() const {
     std::lock_guard lock(mu_);
@@ -265,12 +267,12 @@ void AuditFileWriter::arm_fsync_timer() {
     if (closed_) {
         return;
     }
-    fsync_timer_ = ctx_.scheduler().schedule(
-        std::chrono::milliseconds(config_.fsync_interval_ms), [weak = weak_from_this()] {
-            if (auto self = weak.lock()) {
-                self->on_fsync_timer();
-            }
-        });
+    fsync_timer_ = ctx_.scheduler().schedule(std::chrono::milliseconds(config_.fsync_interval_ms),
+                                             [weak = weak_from_this()] {
+                                                 if (auto self = weak.lock()) {
+                                                     self->on_fsync_timer();
+                                                 }
+                                             });
 }
 
 void AuditFileWriter::on_fsync_timer() {

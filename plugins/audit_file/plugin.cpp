@@ -16,8 +16,8 @@ const sdk::PluginDescriptor& descriptor() {
         .requires_capabilities = {},
         .config_schema = config_schema(),
         .validate = {},
-        .create = [](sdk::PluginContext& ctx, const sdk::json::object& config)
-            -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
+        .create = [](sdk::PluginContext& ctx,
+                     const sdk::json::object& config) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
             return std::unique_ptr<sdk::Plugin>(
                 std::make_unique<AuditFilePlugin>(ctx, parse_config(config)));
         },

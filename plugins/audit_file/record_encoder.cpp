@@ -13,14 +13,13 @@ namespace agenthost::plugins::audit_file {
 bool RecordEncoder::is_secret_name(std::string_view name) {
     // Substrings, case-insensitive: over-redacting ("idempotency_key") is the safe error.
     static constexpr std::array<std::string_view, 9> markers = {
-        "token", "key", "secret", "password", "passwd", "authorization", "credential",
-        "cookie", "private"};
+        "token",         "key",        "secret", "password", "passwd",
+        "authorization", "credential", "cookie", "private"};
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return std::any_of(markers.begin(), markers.end(), [&](std::string_view m) {
-        return lower.find(m) != std::string::npos;
-    });
+    return std::any_of(markers.begin(), markers.end(),
+                       [&](std::string_view m) { return lower.find(m) != std::string::npos; });
 }
 
 sdk::json::value RecordEncoder::redact(const sdk::json::value& v) {

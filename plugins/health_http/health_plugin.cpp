@@ -106,7 +106,9 @@ sdk::Status HealthHttpPlugin::start() {
             return st;
         }
     }
-    return {};
+    // "health" has no SDK interface: the registration claims the exclusive capability
+    // (one health plugin per process) and lets the loader see it was provided.
+    return state_->ctx->services().provide_raw(sdk::capability::health, this);
 }
 
 void HealthHttpPlugin::stop() noexcept { state_->stopped = true; }

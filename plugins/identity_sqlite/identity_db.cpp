@@ -146,6 +146,12 @@ sdk::Result<sdk::OpenSessionResult> IdentityDb::open_session(const sdk::AgentHel
                                                              std::int64_t now_ms,
                                                              std::int64_t lease_ms) {
     using R = sdk::Result<sdk::OpenSessionResult>;
+    if (hello.agent_id.empty() || hello.session_id.empty() || hello.host_id.empty()) {
+        return Status(Errc::invalid_argument, "hello needs agent_id, session_id and host_id");
+    }
+    if (lease_ms <= 0) {
+        return Status(Errc::invalid_argument, "lease must be positive");
+    }
     return db_->write([&](Connection& c) -> R {
         auto tx = Transaction::begin(c, Transaction::Kind::immediate);
         if (!tx) {

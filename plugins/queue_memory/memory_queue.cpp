@@ -12,7 +12,9 @@ using sdk::Errc;
 
 namespace {
 
-constexpr std::size_t state_index(CommandState s) { return static_cast<std::size_t>(s); }
+constexpr std::size_t state_index(CommandState s) {
+    return static_cast<std::size_t>(s);
+}
 
 bool is_agent_result_state(CommandState s) {
     return s == CommandState::succeeded || s == CommandState::failed ||
@@ -47,9 +49,13 @@ MemoryQueue::MemoryQueue(sdk::PluginContext& ctx, const QueueConfig& config)
     }
 }
 
-MemoryQueue::~MemoryQueue() { shutdown(); }
+MemoryQueue::~MemoryQueue() {
+    shutdown();
+}
 
-std::int64_t MemoryQueue::now_ms() const noexcept { return ctx_.clock().now_unix_ms(); }
+std::int64_t MemoryQueue::now_ms() const noexcept {
+    return ctx_.clock().now_unix_ms();
+}
 
 std::chrono::milliseconds MemoryQueue::backoff(std::int32_t attempts) const noexcept {
     // ack_timeout * 2^(attempts-1), capped; the shift is bounded so it cannot overflow.
@@ -207,9 +213,8 @@ void MemoryQueue::attach(std::string agent_id, std::string session_id, sdk::Deli
             // Queued commands go out now; unacked ones are resent to the new session
             // (the agent executes a command_id at most once) while attempts remain.
             // Acked ones are running on the agent and only wait for their result.
-            if (e.rec.state == CommandState::queued ||
-                (e.rec.state == CommandState::dispatched &&
-                 e.rec.attempts < config_.max_attempts)) {
+            if (e.rec.state == CommandState::queued || (e.rec.state == CommandState::dispatched &&
+                                                        e.rec.attempts < config_.max_attempts)) {
                 dispatch_locked(agent, e, after);
             }
         }
@@ -252,12 +257,11 @@ void MemoryQueue::acked(std::string agent_id, std::string command_id,
     answer(done, std::move(st));
 }
 
-void MemoryQueue::completed(std::string agent_id, std::string command_id,
-                            CommandState terminal, sdk::Callback<sdk::Status> done) {
+void MemoryQueue::completed(std::string agent_id, std::string command_id, CommandState terminal,
+                            sdk::Callback<sdk::Status> done) {
     if (!is_agent_result_state(terminal)) {
-        return answer(done, sdk::error(Errc::invalid_argument,
-                                       std::string("not a result state: ") +
-                                           sdk::to_string(terminal)));
+        return answer(done, sdk::error(Errc::invalid_argument, std::string("not a result state: ") +
+                                                                   sdk::to_string(terminal)));
     }
     After after;
     sdk::Status st;
@@ -327,8 +331,8 @@ void MemoryQueue::finish_locked(Entry& e, CommandState state, After& after) {
         details["name"] = e.rec.name;
         details["attempts"] = e.rec.attempts;
         after.audits.push_back(sdk::AuditEvent{"plugin:" + std::string(ctx_.plugin_name()),
-                                               "command.dead_lettered", e.rec.command_id,
-                                               "failure", std::move(details)});
+                                               "command.dead_lettered", e.rec.command_id, "failure",
+                                               std::move(details)});
     }
 }
 
@@ -365,12 +369,12 @@ void MemoryQueue::arm_ack_timer_locked(Entry& e) {
 void MemoryQueue::arm_deadline_timer_locked(Entry& e) {
     std::weak_ptr<MemoryQueue> weak = weak_from_this();
     const std::int64_t delay = std::max<std::int64_t>(0, e.rec.deadline_ms - now_ms());
-    e.deadline_timer = ctx_.scheduler().schedule(std::chrono::milliseconds(delay),
-                                                 [weak, id = e.rec.command_id] {
-                                                     if (auto self = weak.lock()) {
-                                                         self->on_deadline(id);
-                                                     }
-                                                 });
+    e.deadline_timer =
+        ctx_.scheduler().schedule(std::chrono::milliseconds(delay), [weak, id = e.rec.command_id] {
+            if (auto self = weak.lock()) {
+                self->on_deadline(id);
+            }
+        });
 }
 
 void MemoryQueue::on_ack_timeout(const std::string& command_id, std::int32_t attempt) {

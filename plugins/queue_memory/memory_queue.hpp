@@ -114,9 +114,9 @@ private:
     bool stopped_ = false;
     std::uint64_t next_seq_ = 0;
     std::unordered_map<std::string, Entry> commands_;
-    std::map<std::uint64_t, std::string> by_seq_;  // every retained command, for list()
+    std::map<std::uint64_t, std::string> by_seq_;    // every retained command, for list()
     std::unordered_map<std::string, Agent> agents_;  // never erased: references stay valid
-    std::deque<std::string> terminal_order_;        // retention, oldest finished first
+    std::deque<std::string> terminal_order_;         // retention, oldest finished first
     IdempotencyTable idempotency_;
 
     std::atomic<std::int64_t> depth_{0};

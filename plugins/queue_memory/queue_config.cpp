@@ -63,9 +63,8 @@ void validate_config(const sdk::json::object& config, const std::string& path,
                      sdk::ConfigErrors& errors) {
     const QueueConfig c = parse_config(config);
     if (c.max_backoff_s < c.ack_timeout_s) {
-        errors.push_back({path + ".max_backoff_s",
-                          "must be at least ack_timeout_s (" + std::to_string(c.ack_timeout_s) +
-                              ")"});
+        errors.push_back({path + ".max_backoff_s", "must be at least ack_timeout_s (" +
+                                                       std::to_string(c.ack_timeout_s) + ")"});
     }
 }
 

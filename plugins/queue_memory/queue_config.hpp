@@ -10,13 +10,13 @@
 namespace agenthost::plugins::queue_memory {
 
 struct QueueConfig {
-    std::int64_t max_depth = 1000;          // non-terminal commands per agent
-    std::int64_t retry_after_s = 5;         // Retry-After for a full queue
-    std::int64_t ack_timeout_s = 30;        // first redelivery delay (backoff base)
-    std::int64_t max_backoff_s = 300;       // redelivery delay cap
-    std::int32_t max_attempts = 5;          // deliveries before dead-lettering
-    std::int64_t idempotency_ttl_s = 86400; // Idempotency-Key memory (API.md: >= 24 h)
-    std::int64_t retain_terminal = 100000;  // finished commands kept for GET/list
+    std::int64_t max_depth = 1000;           // non-terminal commands per agent
+    std::int64_t retry_after_s = 5;          // Retry-After for a full queue
+    std::int64_t ack_timeout_s = 30;         // first redelivery delay (backoff base)
+    std::int64_t max_backoff_s = 300;        // redelivery delay cap
+    std::int32_t max_attempts = 5;           // deliveries before dead-lettering
+    std::int64_t idempotency_ttl_s = 86400;  // Idempotency-Key memory (API.md: >= 24 h)
+    std::int64_t retain_terminal = 100000;   // finished commands kept for GET/list
 };
 
 sdk::Schema config_schema();

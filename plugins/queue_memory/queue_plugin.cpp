@@ -7,7 +7,9 @@ namespace agenthost::plugins::queue_memory {
 QueueMemoryPlugin::QueueMemoryPlugin(sdk::PluginContext& ctx, const QueueConfig& config)
     : ctx_(ctx), queue_(MemoryQueue::create(ctx, config)) {}
 
-QueueMemoryPlugin::~QueueMemoryPlugin() { queue_->shutdown(); }
+QueueMemoryPlugin::~QueueMemoryPlugin() {
+    queue_->shutdown();
+}
 
 sdk::Status QueueMemoryPlugin::start() {
     if (auto st = ctx_.services().provide<sdk::CommandQueue>(queue_.get()); !st.ok()) {
@@ -28,6 +30,8 @@ sdk::Status QueueMemoryPlugin::start() {
     return {};
 }
 
-void QueueMemoryPlugin::stop() noexcept { queue_->shutdown(); }
+void QueueMemoryPlugin::stop() noexcept {
+    queue_->shutdown();
+}
 
 }  // namespace agenthost::plugins::queue_memory

@@ -31,7 +31,9 @@ MemoryReplayCache::MemoryReplayCache(sdk::PluginContext& ctx, const ReplayConfig
                                         "Nonce checks refused because the cache was full of "
                                         "live entries")) {}
 
-MemoryReplayCache::~MemoryReplayCache() { stop(); }
+MemoryReplayCache::~MemoryReplayCache() {
+    stop();
+}
 
 sdk::Status MemoryReplayCache::start() {
     if (auto st = ctx_.services().provide<sdk::ReplayCache>(this); !st.ok()) {
@@ -61,9 +63,8 @@ sdk::Status MemoryReplayCache::start() {
         return fill_report(*c, last_full->load(), clock.now_unix_ms());
     });
     arm_sweep(ctx_, sweep_, cache_, config_.sweep_interval_ms);
-    ctx_.logger().info("replay cache started",
-                       {{"capacity", std::to_string(cache_->capacity())},
-                        {"shards", std::to_string(config_.shards)}});
+    ctx_.logger().info("replay cache started", {{"capacity", std::to_string(cache_->capacity())},
+                                                {"shards", std::to_string(config_.shards)}});
     return {};
 }
 
@@ -84,19 +85,19 @@ void MemoryReplayCache::arm_sweep(sdk::PluginContext& ctx, std::shared_ptr<Sweep
         return;
     }
     auto& ctx_ref = ctx;
-    sweep->timer = ctx.scheduler().schedule(
-        std::chrono::milliseconds(interval_ms), [&ctx_ref, sweep, cache, interval_ms] {
-            {
-                std::lock_guard inner(sweep->mu);
-                if (sweep->stopped) {
-                    return;
-                }
-            }
-            if (auto c = cache.lock()) {
-                c->purge_expired(ctx_ref.clock().now_unix_ms());
-            }
-            arm_sweep(ctx_ref, sweep, cache, interval_ms);
-        });
+    sweep->timer = ctx.scheduler().schedule(std::chrono::milliseconds(interval_ms),
+                                            [&ctx_ref, sweep, cache, interval_ms] {
+                                                {
+                                                    std::lock_guard inner(sweep->mu);
+                                                    if (sweep->stopped) {
+                                                        return;
+                                                    }
+                                                }
+                                                if (auto c = cache.lock()) {
+                                                    c->purge_expired(ctx_ref.clock().now_unix_ms());
+                                                }
+                                                arm_sweep(ctx_ref, sweep, cache, interval_ms);
+                                            });
 }
 
 std::optional<sdk::ReplayVerdict> MemoryReplayCache::check_now(std::string_view agent_id,
@@ -138,15 +139,14 @@ sdk::ReplayStats MemoryReplayCache::stats() const {
     return sdk::ReplayStats{cache_->size(), cache_->capacity(), cache_->bytes()};
 }
 
-sdk::HealthReport MemoryReplayCache::fill_report(const NonceCache& cache,
-                                                std::int64_t last_full_ms, std::int64_t now_ms) {
+sdk::HealthReport MemoryReplayCache::fill_report(const NonceCache& cache, std::int64_t last_full_ms,
+                                                 std::int64_t now_ms) {
     sdk::HealthReport r;
     r.component_type = "component";
     r.observed_unit = "ratio";
     const double fill = static_cast<double>(cache.size()) / static_cast<double>(cache.capacity());
     r.observed_value = fill;
-    const bool recent_refusal =
-        last_full_ms != INT64_MIN && now_ms - last_full_ms < recent_full_ms;
+    const bool recent_refusal = last_full_ms != INT64_MIN && now_ms - last_full_ms < recent_full_ms;
     if (recent_refusal) {
         r.state = sdk::HealthState::warn;
         r.output = "replay cache full: frames refused within the last 60 s";

@@ -36,11 +36,11 @@ public:
     void stop() noexcept override;
 
     // sdk::ReplayCache
-    std::optional<sdk::ReplayVerdict> check_now(std::string_view agent_id,
-                                                std::string_view nonce, std::int64_t ts_ms,
+    std::optional<sdk::ReplayVerdict> check_now(std::string_view agent_id, std::string_view nonce,
+                                                std::int64_t ts_ms,
                                                 std::int64_t window_ms) override;
-    void check(std::string agent_id, std::string nonce, std::int64_t ts_ms,
-               std::int64_t window_ms, sdk::Callback<sdk::Result<sdk::ReplayVerdict>> done) override;
+    void check(std::string agent_id, std::string nonce, std::int64_t ts_ms, std::int64_t window_ms,
+               sdk::Callback<sdk::Result<sdk::ReplayVerdict>> done) override;
     sdk::ReplayStats stats() const override;
 
     std::int64_t start_ms() const noexcept { return start_ms_; }

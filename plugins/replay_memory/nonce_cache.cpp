@@ -110,9 +110,8 @@ void NonceCache::purge_exact_locked(Shard& s, std::int64_t now_ms) {
         std::int64_t min_left = std::numeric_limits<std::int64_t>::max();
         auto& items = first->second;
         // Stable partition keeps insertion order, which drop_item_locked relies on.
-        auto keep = std::stable_partition(items.begin(), items.end(), [&](const Item& i) {
-            return i.expiry > now_ms;
-        });
+        auto keep = std::stable_partition(items.begin(), items.end(),
+                                          [&](const Item& i) { return i.expiry > now_ms; });
         for (auto it = items.begin(); it != keep; ++it) {
             min_left = std::min(min_left, it->expiry);
         }

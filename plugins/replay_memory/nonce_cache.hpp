@@ -42,8 +42,8 @@ public:
 
     // Records (agent, nonce) until `expiry_ms` unless a live entry (expiry > now)
     // exists. An expired entry that was not purged yet counts as absent.
-    Outcome check_and_insert(std::string_view agent, std::string_view nonce,
-                             std::int64_t expiry_ms, std::int64_t now_ms);
+    Outcome check_and_insert(std::string_view agent, std::string_view nonce, std::int64_t expiry_ms,
+                             std::int64_t now_ms);
 
     // Drops every expired entry (used by the periodic sweep).
     void purge_expired(std::int64_t now_ms);

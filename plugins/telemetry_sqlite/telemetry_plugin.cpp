@@ -74,6 +74,9 @@ void TelemetrySqlitePlugin::stop() noexcept {
 
 void TelemetrySqlitePlugin::store_result(sdk::CommandResult result,
                                          sdk::Callback<sdk::Result<bool>> done) {
+    if (result.received_ms == 0) {
+        result.received_ms = ctx_.clock().now_unix_ms();  // the caller left it to us
+    }
     run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, result = std::move(result)]() -> sdk::Result<bool> {
                      if (!core->db) {

@@ -261,6 +261,37 @@ TEST_F(LoaderTest, PluginEntries) {
     EXPECT_EQ(errors_.size(), 5u) << dump(errors_);
 }
 
+TEST_F(LoaderTest, PluginPathsExpandedAndChecked) {
+    std::filesystem::create_directory(dir_ + "/plugins");
+    write("lib.so", "", 0644);
+    auto cfg = load(backend_yaml("plugin_paths: [plugins, \"${exe_dir}\"]\n"
+                                 "plugins:\n  x: {path: lib.so}\n"));
+    ASSERT_TRUE(cfg.ok()) << dump(errors_);
+    // Kept as written: the plugin loader expands ${exe_dir} and relative paths itself.
+    EXPECT_EQ(cfg->plugin_paths.at(0), "plugins");
+    EXPECT_EQ(cfg->plugins.at(0).path, "lib.so");
+
+    cfg = load(backend_yaml("plugin_paths: [plugins, nowhere, \"${exe_dir}/nowhere\"]\n"
+                            "plugins:\n  x: {path: missing.so}\n"));
+    EXPECT_FALSE(cfg.ok());
+    EXPECT_NE(find_error(errors_, "plugin_paths[1]"), nullptr) << dump(errors_);
+    EXPECT_NE(find_error(errors_, "plugin_paths[2]"), nullptr) << dump(errors_);
+    EXPECT_NE(find_error(errors_, "plugins.x.path"), nullptr) << dump(errors_);
+    EXPECT_EQ(errors_.size(), 3u) << dump(errors_);
+}
+
+TEST_F(LoaderTest, PartialConfigKeepsPluginEntriesDespiteErrors) {
+    write("agenthost.yaml", "role: backend\nplugins:\n  queue_memory: {config: {a: 1}}\n", 0644);
+    ConfigErrors errors;
+    KernelConfig partial;
+    auto cfg = load_kernel_config(dir_ + "/agenthost.yaml", errors, &partial);
+    EXPECT_FALSE(cfg.ok());
+    EXPECT_FALSE(errors.empty());
+    ASSERT_EQ(partial.plugins.size(), 1u);
+    EXPECT_EQ(partial.plugins[0].name, "queue_memory");
+    EXPECT_EQ(partial.source_path, dir_ + "/agenthost.yaml");
+}
+
 TEST_F(LoaderTest, UnknownTopLevelKeyListsSections) {
     auto cfg = load(backend_yaml("lsiten: {}\n"));
     EXPECT_FALSE(cfg.ok());

@@ -134,7 +134,7 @@ public:
         while (clock_impl.steady_ms() < target) {
             std::int64_t next = scheduler_impl.next_timer_due_ms();
             std::int64_t step = (next < 0 || next > target) ? target - clock_impl.steady_ms()
-                                                             : next - clock_impl.steady_ms();
+                                                            : next - clock_impl.steady_ms();
             scheduler_impl.advance(std::chrono::milliseconds(std::max<std::int64_t>(0, step)));
             run_until_idle();
         }

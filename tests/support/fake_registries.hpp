@@ -113,8 +113,7 @@ public:
                           const sdk::Labels& labels) override {
         return get(counters_, key(name, labels));
     }
-    sdk::Gauge& gauge(std::string_view name, std::string_view,
-                      const sdk::Labels& labels) override {
+    sdk::Gauge& gauge(std::string_view name, std::string_view, const sdk::Labels& labels) override {
         return get(gauges_, key(name, labels));
     }
     sdk::Histogram& histogram(std::string_view name, std::string_view, std::vector<double>,
@@ -148,8 +147,7 @@ public:
         auto it = counters_.find(key(name, labels));
         return it == counters_.end() ? std::nullopt : std::optional(it->second->value());
     }
-    std::optional<double> gauge_value(std::string_view name,
-                                      const sdk::Labels& labels = {}) const {
+    std::optional<double> gauge_value(std::string_view name, const sdk::Labels& labels = {}) const {
         std::lock_guard lock(mu_);
         if (auto it = gauges_.find(key(name, labels)); it != gauges_.end()) {
             return it->second->value();

@@ -172,6 +172,7 @@ TEST_F(HealthHttpTest, MetricsRendersTheRegistry) {
 
 TEST_F(HealthHttpTest, RoutesOnTheHealthListenerOnly) {
     start();
+    EXPECT_NE(ctx_.services_impl.find_raw(sdk::capability::health), nullptr);
     EXPECT_EQ(ctx_.routes_impl.size(), 3u);
     EXPECT_FALSE(ctx_.routes_impl.call(Listener::admin, get("/healthz")).has_value());
     EXPECT_FALSE(ctx_.routes_impl.call(Listener::health, get("/livez")).has_value());

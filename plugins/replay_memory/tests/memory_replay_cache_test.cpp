@@ -38,8 +38,7 @@ TEST_F(MemoryReplayCacheTest, FreshThenReplayedThroughBothForms) {
     cache->check("agent-1", "nonce-b", now(), window, [&](auto r) { got = std::move(r); });
     EXPECT_EQ(got->value(), ReplayVerdict::replayed);
     EXPECT_EQ(ctx.metrics_impl.counter_value("replay_checks_total", {{"verdict", "fresh"}}), 2u);
-    EXPECT_EQ(ctx.metrics_impl.counter_value("replay_checks_total", {{"verdict", "replayed"}}),
-              2u);
+    EXPECT_EQ(ctx.metrics_impl.counter_value("replay_checks_total", {{"verdict", "replayed"}}), 2u);
 }
 
 TEST_F(MemoryReplayCacheTest, RegistersTheReplayCapability) {

@@ -60,8 +60,7 @@ TEST(NonceCache, FullNeverEvictsALiveEntry) {
         ASSERT_EQ(c.check_and_insert("a", n, 10'000, 0), Outcome::fresh);
     }
     for (int i = 0; i < 100; ++i) {
-        EXPECT_EQ(c.check_and_insert("a", "new" + std::to_string(i), 10'000, 5000),
-                  Outcome::full);
+        EXPECT_EQ(c.check_and_insert("a", "new" + std::to_string(i), 10'000, 5000), Outcome::full);
     }
     for (const char* n : {"n1", "n2", "n3"}) {
         EXPECT_EQ(c.check_and_insert("a", n, 10'000, 9999), Outcome::replayed) << n;

@@ -101,6 +101,7 @@ TEST_F(TelemetryPluginTest, ResultsCountedAndNotOverwritten) {
         [&](auto cb) { store_->get_result("c-1", cb); });
     ASSERT_TRUE(got && *got && (*got)->has_value());
     EXPECT_EQ((*got)->value().output, "one");
+    EXPECT_EQ((*got)->value().received_ms, ctx_.clock().now_unix_ms());  // filled in
     EXPECT_EQ(ctx_.metrics_impl.counter_value("results_total", {{"outcome", "stored"}}), 1u);
     EXPECT_EQ(ctx_.metrics_impl.counter_value("results_total", {{"outcome", "duplicate"}}), 1u);
 }
