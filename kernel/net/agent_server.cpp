@@ -182,7 +182,7 @@ private:
             res.set(http::field::sec_websocket_protocol, kSubprotocol);
             res.set(http::field::server, "agenthost");
         }));
-        ws_.read_message_max(st_->limits.max_message_bytes);  // exactly max is allowed
+        ws_.read_message_max(0);  // WsSession enforces max_message_bytes itself
         // Bound the 101 write too (the session timer is not running yet).
         beast::get_lowest_layer(ws_).expires_after(st_->limits.handshake_timeout);
         ws_.async_accept(req, beast::bind_front_handler(&Handshake::on_upgrade,

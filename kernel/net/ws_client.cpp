@@ -94,7 +94,7 @@ private:
             req.set(http::field::sec_websocket_protocol, kSubprotocol);
             req.set(http::field::user_agent, "agenthost-gateway");
         }));
-        ws_.read_message_max(limits_.max_message_bytes);
+        ws_.read_message_max(0);  // WsSession enforces max_message_bytes itself
         std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]"
                                                                     : url_.host;
         ws_.async_handshake(res_, host + ":" + url_.port, url_.target,

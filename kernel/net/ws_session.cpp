@@ -166,9 +166,14 @@ void WsSession::abort(std::uint16_t code) {
     asio::post(ws_.get_executor(), [self = shared_from_this(), code] { self->drop(code); });
 }
 
-// -- read loop
+// -- read loop. Messages are read in chunks so the size cap is ours: Beast's own
+// read_message_max path fails the stream and reports the TLS teardown error instead
+// of "too big", so the handler could not learn 1009. Memory stays within max + 1.
 void WsSession::do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+    std::size_t room = limits_.max_message_bytes + 1 - std::min(buffer_.size(),
+                                                                 limits_.max_message_bytes);
+    ws_.async_read_some(buffer_, std::min<std::size_t>(room, 64 * 1024),
+                        beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
 }
 
 void WsSession::on_read(error_code ec, std::size_t) {
@@ -176,17 +181,26 @@ void WsSession::on_read(error_code ec, std::size_t) {
         return fail(ec, "read");
     }
     note_activity();
-    metrics_->frames_in.inc();
     if (close_requested_ || finished_) {
         buffer_.consume(buffer_.size());  // closing: drain until the peer's close frame
         return do_read();
     }
-    if (!ws_.got_text()) {
+    if (ws_.got_binary()) {
         buffer_.consume(buffer_.size());
         request_close(close_code::unsupported_data, "text frames only");
         closing_.store(true);
         return do_read();
     }
+    if (buffer_.size() > limits_.max_message_bytes) {
+        buffer_.consume(buffer_.size());
+        request_close(close_code::too_big, "message too big");
+        closing_.store(true);
+        return do_read();
+    }
+    if (!ws_.is_message_done()) {
+        return do_read();
+    }
+    metrics_->frames_in.inc();
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     handler_->on_message(std::move(text));
@@ -334,19 +348,20 @@ void WsSession::fail(error_code ec, const char* where) {
     if (finished_) {
         return;
     }
+    // The error code alone is not enough: after a close handshake Beast reports the
+    // TLS teardown's error, so the close frames seen decide first.
+    auto received = static_cast<std::uint16_t>(ws_.reason().code);
     std::uint16_t code = kAbnormal;
-    if (ec == websocket::error::closed) {
-        // Our code if our close frame went out first, else the peer's.
-        code = close_started_ ? close_code_ : static_cast<std::uint16_t>(ws_.reason().code);
-        if (code == 0) {
-            code = 1005;  // a close frame without a code
-        }
-    } else if (ec == websocket::error::message_too_big) {
-        code = close_code::too_big;  // Beast has sent the 1009 close frame
+    if (close_started_) {
+        code = close_code_;  // our close frame went first
+    } else if (received != 0) {
+        code = received;  // the peer closed
+    } else if (ec == websocket::error::closed) {
+        code = 1005;  // a close frame without a code
     } else if (close_requested_) {
         code = close_code_;
     } else if (ec.category() == websocket::make_error_code(websocket::error::closed).category()) {
-        code = 1002;  // Beast has sent a protocol-error close
+        code = 1002;  // Beast failed the connection (protocol error)
     }
     drop(code);
 }

@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <regex>
 
 #include <dlfcn.h>
@@ -51,6 +52,18 @@ std::string exception_text(std::exception_ptr ep) {
     }
 }
 
+// Libraries are never unloaded: this process-wide list is deliberately leaked.
+// Unloading at loader destruction is not safe in general: handlers that plugins
+// posted to the loop (timer tasks, completions) are destroyed with the Runtime, which
+// often outlives the loader, and destroying them runs code from the library. So the
+// rule of plugin.hpp applies literally: a library stays loaded until the process exits.
+void keep_loaded_until_exit(const boost::dll::shared_library& lib) {
+    static std::mutex mu;
+    static auto* libraries = new std::vector<boost::dll::shared_library>();
+    std::lock_guard lock(mu);
+    libraries->push_back(lib);
+}
+
 }  // namespace
 
 std::string expand_plugin_dir(const std::string& dir, const std::string& config_dir) {
@@ -78,8 +91,6 @@ struct PluginLoader::Entry {
 };
 
 struct PluginLoader::Impl {
-    // Declared first so it is destroyed last: no plugin code may outlive its library.
-    std::vector<boost::dll::shared_library> libraries;
     runtime::Runtime& rt;
     config::KernelConfig config;
     std::string config_dir;
@@ -91,16 +102,18 @@ struct PluginLoader::Impl {
 
     Impl(runtime::Runtime& r, const config::KernelConfig& c)
         : rt(r), config(c), log(r.logger("plugin-loader")) {
-        if (!config.source_path.empty()) {
+        // Relative plugin paths resolve against the config file's directory.
+        config_dir = config.config_dir;
+        if (config_dir.empty() && !config.source_path.empty()) {
             config_dir = fs::path(config.source_path).parent_path().string();
         }
     }
 
     // Formats the one failure message of the loader and remembers it on the entry.
     std::string failure(Entry& e, const char* stage, const std::string& detail) {
-        std::string where = !e.path.empty()            ? e.path
-                            : !e.cfg.path.empty()      ? e.cfg.path
-                                                       : "agenthost_" + e.cfg.name + ".so";
+        std::string where = !e.path.empty()       ? e.path
+                            : !e.cfg.path.empty() ? e.cfg.path
+                                                  : "agenthost_" + e.cfg.name + ".so";
         std::string msg = "plugin '" + e.cfg.name + "' (" + where + "): " + stage + ": " + detail;
         if (e.error.empty()) {
             e.error = msg;
@@ -171,29 +184,31 @@ bool PluginLoader::Impl::load(Entry& e, std::vector<std::string>& failures) {
         failures.push_back(failure(e, "load", why != nullptr ? why : ec.message()));
         return false;
     }
-    // Keep every library loaded until the loader goes, even refused ones: their static
-    // initialisers already ran and may have left state pointing into their code.
-    libraries.push_back(lib);
+    // Every library stays loaded, even refused ones: their static initialisers already
+    // ran and may have left state pointing into their code.
+    keep_loaded_until_exit(lib);
 
     // ABI first: nothing of the plugin is called before its tag matches ours.
     if (!lib.has(sdk::abi_tag_symbol)) {
-        failures.push_back(failure(e, "abi", std::string("symbol '") + sdk::abi_tag_symbol +
-                                                 "' is not exported (not built with "
-                                                 "AGENTHOST_PLUGIN?)"));
+        failures.push_back(failure(e, "abi",
+                                   std::string("symbol '") + sdk::abi_tag_symbol +
+                                       "' is not exported (not built with "
+                                       "AGENTHOST_PLUGIN?)"));
         return false;
     }
     const char* tag = &lib.get<const char>(sdk::abi_tag_symbol);
     std::string_view theirs(tag, ::strnlen(tag, 512));
     if (theirs != sdk::abi_tag) {
-        failures.push_back(failure(e, "abi", "plugin was built for '" + std::string(theirs) +
-                                                 "', this kernel is '" + sdk::abi_tag +
-                                                 "'; rebuild it against this SDK"));
+        failures.push_back(failure(e, "abi",
+                                   "plugin was built for '" + std::string(theirs) +
+                                       "', this kernel is '" + sdk::abi_tag +
+                                       "'; rebuild it against this SDK"));
         return false;
     }
 
     if (!lib.has(sdk::entry_symbol)) {
-        failures.push_back(failure(e, "entry", std::string("symbol '") + sdk::entry_symbol +
-                                                   "' is not exported"));
+        failures.push_back(
+            failure(e, "entry", std::string("symbol '") + sdk::entry_symbol + "' is not exported"));
         return false;
     }
     try {
@@ -235,8 +250,8 @@ bool PluginLoader::Impl::check_descriptor(Entry& e, std::vector<std::string>& fa
 
 void PluginLoader::Impl::validate_config(Entry& e, sdk::ConfigErrors& errors,
                                          std::vector<std::string>& failures) {
-    std::string path = e.cfg.yaml_path.empty() ? "plugins." + e.cfg.name + ".config"
-                                               : e.cfg.yaml_path;
+    std::string path =
+        e.cfg.yaml_path.empty() ? "plugins." + e.cfg.name + ".config" : e.cfg.yaml_path;
     config::ValidateOptions opts;
     opts.base_dir = config_dir;
     std::size_t before = errors.size();
@@ -274,8 +289,6 @@ PluginLoader::PluginLoader(runtime::Runtime& rt, const config::KernelConfig& con
 
 PluginLoader::~PluginLoader() {
     stop_all();
-    // Entries (descriptor pointers, configs) go before the libraries (Impl member order).
-    impl_->entries.clear();
 }
 
 sdk::Status PluginLoader::prepare(sdk::ConfigErrors& errors) {
@@ -340,8 +353,8 @@ bool PluginLoader::Impl::start_one(Entry& e, std::vector<std::string>& failures)
     }
     if (!st.ok()) {
         // A plugin whose start() failed is not stopped, only withdrawn and destroyed.
-        failures.push_back(failure(e, "start", st.message().empty() ? sdk::errc_name(st.code())
-                                                                      : st.message()));
+        failures.push_back(
+            failure(e, "start", st.message().empty() ? sdk::errc_name(st.code()) : st.message()));
         e.ctx->drop_callbacks();
         e.ctx->withdraw_all();
         e.plugin.reset();
@@ -352,11 +365,11 @@ bool PluginLoader::Impl::start_one(Entry& e, std::vector<std::string>& failures)
     for (const auto& cap : e.desc->provides) {
         if (!e.ctx->provided(cap)) {
             all_provided = false;
-            failures.push_back(failure(
-                e, "provide",
-                "declared capability '" + cap + "' but did not register it" +
-                    (cap == sdk::capability::http_routes ? " (no route added)"
-                                                         : " with the service registry")));
+            failures.push_back(
+                failure(e, "provide",
+                        "declared capability '" + cap + "' but did not register it" +
+                            (cap == sdk::capability::http_routes ? " (no route added)"
+                                                                 : " with the service registry")));
         }
     }
     if (!all_provided) {
@@ -406,7 +419,8 @@ sdk::Status PluginLoader::start(const std::vector<std::string>& role_required_ca
                 failures.push_back(im.failure(e, "exclusive",
                                               "capability '" + cap +
                                                   "' is exclusive and already provided by "
-                                                  "plugin '" + it->second + "'"));
+                                                  "plugin '" +
+                                                  it->second + "'"));
             }
         }
     }
@@ -447,9 +461,9 @@ sdk::Status PluginLoader::start(const std::vector<std::string>& role_required_ca
             for (std::size_t k = 0; k < nodes.size(); ++k) {
                 if (std::find(result.cycle.begin(), result.cycle.end(), nodes[k].name) !=
                     result.cycle.end()) {
-                    failures.push_back(im.failure(im.entries[enabled[k]], "requires",
-                                                  "dependency cycle among plugins: " +
-                                                      join(result.cycle, ", ")));
+                    failures.push_back(
+                        im.failure(im.entries[enabled[k]], "requires",
+                                   "dependency cycle among plugins: " + join(result.cycle, ", ")));
                 }
             }
         }
@@ -472,9 +486,8 @@ sdk::Status PluginLoader::start(const std::vector<std::string>& role_required_ca
         }
         im.started.push_back(i);
         im.audit(e, "plugin.start", "success", "");
-        im.log->info("plugin started", {{"plugin", e.cfg.name},
-                                        {"version", e.desc->version},
-                                        {"path", e.path}});
+        im.log->info("plugin started",
+                     {{"plugin", e.cfg.name}, {"version", e.desc->version}, {"path", e.path}});
     }
     return sdk::Status::success();
 }

@@ -10,8 +10,9 @@
 //     requirements (of plugins and of the role), dependency order (requires →
 //     provides; a cycle is an error), then create + start each in that order and
 //     check that it really provided what it declared.
-//   stop_all(): reverse start order: stop() each, then destroy the objects. Libraries
-//     stay loaded until the loader is destroyed (keep it alive until exit).
+//   stop_all(): reverse start order: stop() each, then destroy the objects (also run
+//     by the destructor). Libraries stay loaded until the process exits, even after the
+//     loader is gone: the Runtime may still hold handlers built by plugin code.
 //
 // Every failure reads exactly: plugin '<name>' (<path>): <stage>: <detail>, with stage
 // one of resolve, load, abi, entry, descriptor, config, validate, create, start,
@@ -32,15 +33,15 @@ namespace agenthost::plugin {
 
 struct PluginInfo {
     std::string name;
-    std::string version;      // empty when the descriptor could not be read
+    std::string version;  // empty when the descriptor could not be read
     std::string description;
-    std::string path;         // resolved library path (empty when not found)
+    std::string path;  // resolved library path (empty when not found)
     bool enabled = true;
     bool started = false;
     std::vector<std::string> provides;
     std::vector<std::string> requires_capabilities;
     sdk::Schema schema;
-    std::string error;        // first loader error of this entry, if any
+    std::string error;  // first loader error of this entry, if any
 };
 
 class PluginLoader {

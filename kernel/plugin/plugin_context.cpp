@@ -97,8 +97,7 @@ struct PluginContextImpl::Views {
     OwnedMetrics metrics;
 };
 
-PluginContextImpl::PluginContextImpl(runtime::Runtime& rt, std::string name,
-                                     std::string state_dir)
+PluginContextImpl::PluginContextImpl(runtime::Runtime& rt, std::string name, std::string state_dir)
     : rt_(rt),
       name_(std::move(name)),
       state_dir_(std::move(state_dir)),
@@ -110,16 +109,36 @@ PluginContextImpl::PluginContextImpl(runtime::Runtime& rt, std::string name,
 
 PluginContextImpl::~PluginContextImpl() = default;
 
-std::string_view PluginContextImpl::role() const noexcept { return rt_.options().role; }
-std::string_view PluginContextImpl::host_id() const noexcept { return rt_.options().host_id; }
-sdk::Metrics& PluginContextImpl::metrics() noexcept { return views_->metrics; }
-sdk::Scheduler& PluginContextImpl::scheduler() noexcept { return rt_.scheduler(); }
-sdk::BlockingPool& PluginContextImpl::blocking() noexcept { return rt_.blocking(); }
-sdk::Clock& PluginContextImpl::clock() noexcept { return rt_.clock(); }
-sdk::ServiceRegistry& PluginContextImpl::services() noexcept { return views_->services; }
-sdk::RouteRegistry& PluginContextImpl::routes() noexcept { return views_->routes; }
-sdk::HealthRegistry& PluginContextImpl::health() noexcept { return views_->health; }
-sdk::AuditSink& PluginContextImpl::audit() noexcept { return rt_.audit(); }
+std::string_view PluginContextImpl::role() const noexcept {
+    return rt_.options().role;
+}
+std::string_view PluginContextImpl::host_id() const noexcept {
+    return rt_.options().host_id;
+}
+sdk::Metrics& PluginContextImpl::metrics() noexcept {
+    return views_->metrics;
+}
+sdk::Scheduler& PluginContextImpl::scheduler() noexcept {
+    return rt_.scheduler();
+}
+sdk::BlockingPool& PluginContextImpl::blocking() noexcept {
+    return rt_.blocking();
+}
+sdk::Clock& PluginContextImpl::clock() noexcept {
+    return rt_.clock();
+}
+sdk::ServiceRegistry& PluginContextImpl::services() noexcept {
+    return views_->services;
+}
+sdk::RouteRegistry& PluginContextImpl::routes() noexcept {
+    return views_->routes;
+}
+sdk::HealthRegistry& PluginContextImpl::health() noexcept {
+    return views_->health;
+}
+sdk::AuditSink& PluginContextImpl::audit() noexcept {
+    return rt_.audit();
+}
 
 bool PluginContextImpl::provided(std::string_view capability) const {
     if (capability == sdk::capability::http_routes) {
@@ -133,7 +152,9 @@ bool PluginContextImpl::provided(std::string_view capability) const {
     return false;
 }
 
-void PluginContextImpl::drop_callbacks() { rt_.metrics_registry().drop_callbacks(name_); }
+void PluginContextImpl::drop_callbacks() {
+    rt_.metrics_registry().drop_callbacks(name_);
+}
 
 void PluginContextImpl::withdraw_all() {
     rt_.routes().remove_owner(name_);
@@ -166,7 +187,7 @@ sdk::Result<std::string> make_state_dir(const std::string& base, const std::stri
         return sdk::error(sdk::Errc::permission_denied,
                           "cannot set mode 0700 on " + dir.string() + ": " + std::strerror(errno));
     }
-    return dir.string() + "/";
+    return dir.string();
 }
 
 }  // namespace agenthost::plugin

@@ -52,7 +52,7 @@ private:
 };
 
 // Creates <base>/<name>/ with mode 0700 (tightening an existing one). Returns the
-// path, or an error naming the directory.
+// path without a trailing slash ("<base>/<name>"), or an error naming the directory.
 sdk::Result<std::string> make_state_dir(const std::string& base, const std::string& name);
 
 }  // namespace agenthost::plugin

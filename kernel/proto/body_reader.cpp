@@ -9,7 +9,11 @@ void BodyReader::fail(std::string_view field, std::string_view problem) {
         return;
     }
     error_.reserve(what_.size() + field.size() + problem.size() + 2);
-    error_.append(what_).append(".").append(field).append(" ").append(problem);
+    error_.append(what_);
+    if (index_ != static_cast<std::size_t>(-1)) {
+        error_.append("[").append(std::to_string(index_)).append("]");
+    }
+    error_.append(".").append(field).append(" ").append(problem);
 }
 
 const json::value* BodyReader::get(std::string_view field, bool required) {

@@ -31,6 +31,10 @@ public:
     static constexpr std::int64_t kNoMin = std::numeric_limits<std::int64_t>::min();
 
     BodyReader(const json::object& obj, std::string_view what) : obj_(obj), what_(what) {}
+    // For an array element: errors read "<what>[<index>].<field> ..." (formatted only
+    // on failure, so the success path builds no strings).
+    BodyReader(const json::object& obj, std::string_view what, std::size_t index)
+        : obj_(obj), what_(what), index_(index) {}
 
     bool ok() const noexcept { return error_.empty(); }
     sdk::Status status() const { return sdk::error(sdk::Errc::invalid_argument, error_); }
@@ -53,6 +57,7 @@ public:
 private:
     const json::object& obj_;
     std::string_view what_;
+    std::size_t index_ = static_cast<std::size_t>(-1);
     std::string error_;
 };
 

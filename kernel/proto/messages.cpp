@@ -35,14 +35,14 @@ std::optional<sdk::CommandState> final_state(std::string_view s) {
     return std::nullopt;
 }
 
-// One telemetry point; `where` is "telemetry.points[i]".
-sdk::Result<sdk::TelemetryPoint> parse_point(const json::value& v, const std::string& where) {
+// Point `index` of a telemetry batch.
+sdk::Result<sdk::TelemetryPoint> parse_point(const json::value& v, std::size_t index) {
     if (!v.is_object()) {
-        return bad(where + " must be an object");
+        return bad("telemetry.points[" + std::to_string(index) + "] must be an object");
     }
     const json::object& o = v.get_object();
     sdk::TelemetryPoint p;
-    BodyReader r(o, where);
+    BodyReader r(o, "telemetry.points", index);
     r.string("metric", p.metric, true, true, 128);
     if (r.ok() && !valid_metric_name(p.metric)) {
         r.fail("metric", "must match ^[a-zA-Z_:][a-zA-Z0-9_:.]{0,127}$");
@@ -267,7 +267,7 @@ sdk::Result<TelemetryBody> TelemetryBody::parse(const json::object& body,
     }
     b.points.reserve(points->size());
     for (std::size_t i = 0; i < points->size(); ++i) {
-        auto p = parse_point((*points)[i], "telemetry.points[" + std::to_string(i) + "]");
+        auto p = parse_point((*points)[i], i);
         if (!p.ok()) {
             return p.status();
         }

@@ -1,10 +1,10 @@
 // Structured logging over spdlog (text or JSON lines).
 #include "kernel/runtime/logger.hpp"
 
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "kernel/util/time.hpp"
 
@@ -13,24 +13,36 @@ namespace {
 
 spdlog::level::level_enum to_spdlog(sdk::LogLevel l) {
     switch (l) {
-        case sdk::LogLevel::trace: return spdlog::level::trace;
-        case sdk::LogLevel::debug: return spdlog::level::debug;
-        case sdk::LogLevel::info: return spdlog::level::info;
-        case sdk::LogLevel::warn: return spdlog::level::warn;
-        case sdk::LogLevel::error: return spdlog::level::err;
-        case sdk::LogLevel::critical: return spdlog::level::critical;
+        case sdk::LogLevel::trace:
+            return spdlog::level::trace;
+        case sdk::LogLevel::debug:
+            return spdlog::level::debug;
+        case sdk::LogLevel::info:
+            return spdlog::level::info;
+        case sdk::LogLevel::warn:
+            return spdlog::level::warn;
+        case sdk::LogLevel::error:
+            return spdlog::level::err;
+        case sdk::LogLevel::critical:
+            return spdlog::level::critical;
     }
     return spdlog::level::info;
 }
 
 const char* level_name(sdk::LogLevel l) {
     switch (l) {
-        case sdk::LogLevel::trace: return "trace";
-        case sdk::LogLevel::debug: return "debug";
-        case sdk::LogLevel::info: return "info";
-        case sdk::LogLevel::warn: return "warn";
-        case sdk::LogLevel::error: return "error";
-        case sdk::LogLevel::critical: return "critical";
+        case sdk::LogLevel::trace:
+            return "trace";
+        case sdk::LogLevel::debug:
+            return "debug";
+        case sdk::LogLevel::info:
+            return "info";
+        case sdk::LogLevel::warn:
+            return "warn";
+        case sdk::LogLevel::error:
+            return "error";
+        case sdk::LogLevel::critical:
+            return "critical";
     }
     return "info";
 }
@@ -79,8 +91,8 @@ public:
             return;
         }
         try {
-            std::string line = json_ ? render_json(level, message, fields)
-                                     : render_text(message, fields);
+            std::string line =
+                json_ ? render_json(level, message, fields) : render_text(message, fields);
             base_->log(to_spdlog(level), spdlog::string_view_t(line.data(), line.size()));
         } catch (...) {
             // Logging must never take the caller down (noexcept interface).

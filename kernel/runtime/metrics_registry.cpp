@@ -189,8 +189,8 @@ bool MetricsRegistry::valid_label_name(std::string_view name) noexcept {
 
 void MetricsRegistry::complain(std::string_view what, std::string_view name) noexcept {
     if (log_) {
-        log_->error("metric registration refused", {{"reason", std::string(what)},
-                                                     {"metric", std::string(name)}});
+        log_->error("metric registration refused",
+                    {{"reason", std::string(what)}, {"metric", std::string(name)}});
     }
 }
 
@@ -270,8 +270,7 @@ sdk::Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help,
 }
 
 sdk::Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help,
-                                           std::vector<double> buckets,
-                                           const sdk::Labels& labels) {
+                                           std::vector<double> buckets, const sdk::Labels& labels) {
     std::lock_guard lock(mu_);
     bool created = false;
     Family* fam = family_locked(name, help, Kind::histogram);
@@ -366,8 +365,8 @@ std::string MetricsRegistry::render_prometheus() const {
                     for (std::size_t i = 0; i < h.bounds().size(); ++i) {
                         cumulative += h.bucket(i);
                         body += name + "_bucket" +
-                                render_labels(s->labels, "le", format_double(h.bounds()[i])) +
-                                ' ' + std::to_string(cumulative) + '\n';
+                                render_labels(s->labels, "le", format_double(h.bounds()[i])) + ' ' +
+                                std::to_string(cumulative) + '\n';
                     }
                     cumulative += h.bucket(h.bounds().size());
                     body += name + "_bucket" + render_labels(s->labels, "le", "+Inf") + ' ' +

@@ -28,10 +28,9 @@ public:
     sdk::Gauge& gauge(std::string_view name, std::string_view help,
                       const sdk::Labels& labels = {}) override;
     sdk::Histogram& histogram(std::string_view name, std::string_view help,
-                              std::vector<double> buckets,
-                              const sdk::Labels& labels = {}) override;
-    void callback_gauge(std::string_view name, std::string_view help,
-                        const sdk::Labels& labels, std::function<double()> fn) override;
+                              std::vector<double> buckets, const sdk::Labels& labels = {}) override;
+    void callback_gauge(std::string_view name, std::string_view help, const sdk::Labels& labels,
+                        std::function<double()> fn) override;
     std::string render_prometheus() const override;
 
     // As callback_gauge(), remembering the owning plugin.

@@ -24,11 +24,10 @@ sdk::Status RouteTable::add_owned(std::string owner, sdk::Listener listener, std
     }
     std::lock_guard lock(mu_);
     for (const auto& r : routes_) {
-        if (r.listener == listener && r.method == method && r.path == path &&
-            r.prefix == prefix) {
-            return sdk::error(sdk::Errc::conflict, "route " + method + " " + path +
-                                                       (prefix ? "*" : "") +
-                                                       " is already registered");
+        if (r.listener == listener && r.method == method && r.path == path && r.prefix == prefix) {
+            return sdk::error(
+                sdk::Errc::conflict,
+                "route " + method + " " + path + (prefix ? "*" : "") + " is already registered");
         }
     }
     routes_.push_back({std::move(owner), listener, std::move(method), std::move(path), prefix,
@@ -37,8 +36,7 @@ sdk::Status RouteTable::add_owned(std::string owner, sdk::Listener listener, std
 }
 
 std::optional<RouteMatch> RouteTable::match(sdk::Listener listener, std::string_view method,
-                                            std::string_view path,
-                                            bool* method_mismatch) const {
+                                            std::string_view path, bool* method_mismatch) const {
     if (method_mismatch != nullptr) {
         *method_mismatch = false;
     }
@@ -86,9 +84,8 @@ void RouteTable::remove_owner(std::string_view owner) {
 
 std::size_t RouteTable::count_owned(std::string_view owner) const {
     std::lock_guard lock(mu_);
-    return static_cast<std::size_t>(
-        std::count_if(routes_.begin(), routes_.end(),
-                      [&](const Route& r) { return r.owner == owner; }));
+    return static_cast<std::size_t>(std::count_if(
+        routes_.begin(), routes_.end(), [&](const Route& r) { return r.owner == owner; }));
 }
 
 }  // namespace agenthost::runtime

@@ -157,20 +157,48 @@ Runtime::~Runtime() {
     impl_->scheduler.cancel_all();
 }
 
-boost::asio::io_context& Runtime::io() { return impl_->io; }
-sdk::Scheduler& Runtime::scheduler() { return impl_->scheduler; }
-sdk::BlockingPool& Runtime::blocking() { return impl_->blocking; }
-sdk::Clock& Runtime::clock() { return impl_->clock; }
-sdk::Metrics& Runtime::metrics() { return impl_->metrics; }
-sdk::HealthRegistry& Runtime::health() { return impl_->health; }
-RouteTable& Runtime::routes() { return impl_->routes; }
-sdk::ServiceRegistry& Runtime::services() { return impl_->services; }
-sdk::AuditSink& Runtime::audit() { return impl_->audit; }
-MetricsRegistry& Runtime::metrics_registry() { return impl_->metrics; }
-HealthTable& Runtime::health_table() { return impl_->health; }
-ServiceTable& Runtime::service_table() { return impl_->services; }
-AuditForwarder& Runtime::audit_forwarder() { return impl_->audit; }
-const RuntimeOptions& Runtime::options() const { return impl_->options; }
+boost::asio::io_context& Runtime::io() {
+    return impl_->io;
+}
+sdk::Scheduler& Runtime::scheduler() {
+    return impl_->scheduler;
+}
+sdk::BlockingPool& Runtime::blocking() {
+    return impl_->blocking;
+}
+sdk::Clock& Runtime::clock() {
+    return impl_->clock;
+}
+sdk::Metrics& Runtime::metrics() {
+    return impl_->metrics;
+}
+sdk::HealthRegistry& Runtime::health() {
+    return impl_->health;
+}
+RouteTable& Runtime::routes() {
+    return impl_->routes;
+}
+sdk::ServiceRegistry& Runtime::services() {
+    return impl_->services;
+}
+sdk::AuditSink& Runtime::audit() {
+    return impl_->audit;
+}
+MetricsRegistry& Runtime::metrics_registry() {
+    return impl_->metrics;
+}
+HealthTable& Runtime::health_table() {
+    return impl_->health;
+}
+ServiceTable& Runtime::service_table() {
+    return impl_->services;
+}
+AuditForwarder& Runtime::audit_forwarder() {
+    return impl_->audit;
+}
+const RuntimeOptions& Runtime::options() const {
+    return impl_->options;
+}
 
 std::shared_ptr<sdk::Logger> Runtime::logger(std::string_view component) {
     if (component == "kernel") {
@@ -180,8 +208,12 @@ std::shared_ptr<sdk::Logger> Runtime::logger(std::string_view component) {
                                  impl_->options.log_format == "json");
 }
 
-void Runtime::set_draining(bool draining) { impl_->health.set_draining(draining); }
-bool Runtime::draining() const { return impl_->health.draining(); }
+void Runtime::set_draining(bool draining) {
+    impl_->health.set_draining(draining);
+}
+bool Runtime::draining() const {
+    return impl_->health.draining();
+}
 
 void Runtime::run() {
     {

@@ -20,10 +20,10 @@ class io_context;
 
 namespace agenthost::runtime {
 
-class MetricsRegistry;   // kernel/runtime/metrics_registry.hpp
-class HealthTable;       // kernel/runtime/health_table.hpp
-class ServiceTable;      // kernel/runtime/service_table.hpp
-class AuditForwarder;    // kernel/runtime/audit_forwarder.hpp
+class MetricsRegistry;  // kernel/runtime/metrics_registry.hpp
+class HealthTable;      // kernel/runtime/health_table.hpp
+class ServiceTable;     // kernel/runtime/service_table.hpp
+class AuditForwarder;   // kernel/runtime/audit_forwarder.hpp
 
 struct RuntimeOptions {
     unsigned loop_threads = 2;

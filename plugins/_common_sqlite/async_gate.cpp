@@ -33,8 +33,7 @@ void AsyncGate::leave() {
 void AsyncGate::close() {
     std::unique_lock lock(mu_);
     closed_ = true;
-    const auto own =
-        static_cast<std::size_t>(std::count(t_inside.begin(), t_inside.end(), this));
+    const auto own = static_cast<std::size_t>(std::count(t_inside.begin(), t_inside.end(), this));
     cv_.wait(lock, [&] { return inside_ <= own; });
 }
 

@@ -103,8 +103,7 @@ namespace agenthost::sqlite {
 // Plugin::start(), whose contract is synchronous: the blocking work (opening and
 // migrating the database) still happens on a pool thread, and nothing is served yet.
 template <typename T, typename Work>
-sdk::Result<T> wait_on_pool(sdk::BlockingPool& pool, std::chrono::milliseconds timeout,
-                            Work work) {
+sdk::Result<T> wait_on_pool(sdk::BlockingPool& pool, std::chrono::milliseconds timeout, Work work) {
     auto promise = std::make_shared<std::promise<sdk::Result<T>>>();
     auto future = promise->get_future();
     pool.submit([promise, work = std::move(work)]() mutable {

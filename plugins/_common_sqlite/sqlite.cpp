@@ -69,8 +69,7 @@ Stmt& Stmt::bind(int index, double value) {
 }
 
 Stmt& Stmt::bind(int index, std::string_view value) {
-    sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                        SQLITE_UTF8);
+    sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
     return *this;
 }
 
@@ -87,7 +86,9 @@ Stmt& Stmt::bind_null(int index) {
     return *this;
 }
 
-int Stmt::step() { return sqlite3_step(stmt_); }
+int Stmt::step() {
+    return sqlite3_step(stmt_);
+}
 
 Status Stmt::run() {
     int rc = step();
@@ -98,9 +99,13 @@ Status Stmt::run() {
     return {errc_for(rc), std::string("sqlite: ") + sqlite3_errmsg(db)};
 }
 
-std::int64_t Stmt::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t Stmt::int64(int column) const {
+    return sqlite3_column_int64(stmt_, column);
+}
 
-double Stmt::real(int column) const { return sqlite3_column_double(stmt_, column); }
+double Stmt::real(int column) const {
+    return sqlite3_column_double(stmt_, column);
+}
 
 std::string Stmt::text(int column) const {
     const auto* p = sqlite3_column_text(stmt_, column);
@@ -174,7 +179,9 @@ sdk::Result<Stmt> Connection::prepare(const std::string& sql) {
     return Stmt(stmt);
 }
 
-std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Connection::changes() const {
+    return sqlite3_changes64(db_);
+}
 
 Status Connection::error(int rc, std::string_view what) const {
     return {errc_for(rc), "sqlite " + std::string(what) + ": " + sqlite3_errmsg(db_)};
@@ -267,8 +274,7 @@ Status migrate(Connection& conn, std::span<const std::string_view> migrations) {
         std::string sql(migrations[static_cast<std::size_t>(*version)]);
         sql += ";\nPRAGMA user_version=" + std::to_string(*version + 1) + ";";
         if (auto st = conn.exec(sql.c_str()); !st) {
-            return {st.code(), "migration " + std::to_string(*version + 1) + ": " +
-                                   st.message()};
+            return {st.code(), "migration " + std::to_string(*version + 1) + ": " + st.message()};
         }
         if (auto st = tx->commit(); !st) {
             return st;
@@ -312,8 +318,8 @@ sdk::Result<std::chrono::microseconds> Database::ping() {
     if (!st) {
         return st;
     }
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
 }
 
 std::string resolve_path(const std::string& configured, const std::string& state_dir,

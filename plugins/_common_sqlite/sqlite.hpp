@@ -27,8 +27,8 @@ namespace agenthost::sqlite {
 enum class Synchronous { normal, full };
 
 struct Options {
-    std::string path;               // database file; created (mode 0600) when missing
-    int busy_timeout_ms = 5000;     // how long a statement waits for another writer
+    std::string path;            // database file; created (mode 0600) when missing
+    int busy_timeout_ms = 5000;  // how long a statement waits for another writer
     Synchronous synchronous = Synchronous::full;
 };
 
@@ -113,8 +113,9 @@ private:
 class Savepoint {
 public:
     static sdk::Result<Savepoint> begin(Connection& conn, std::string name);
-    Savepoint(Savepoint&& other) noexcept
-        : conn_(other.conn_), name_(std::move(other.name_)) { other.conn_ = nullptr; }
+    Savepoint(Savepoint&& other) noexcept : conn_(other.conn_), name_(std::move(other.name_)) {
+        other.conn_ = nullptr;
+    }
     Savepoint(const Savepoint&) = delete;
     Savepoint& operator=(const Savepoint&) = delete;
     Savepoint& operator=(Savepoint&&) = delete;

@@ -39,8 +39,7 @@ sdk::Schema store_schema(Synchronous default_sync) {
     };
 }
 
-std::int64_t config_int(const json::object& config, std::string_view key,
-                        std::int64_t fallback) {
+std::int64_t config_int(const json::object& config, std::string_view key, std::int64_t fallback) {
     const json::value* v = config.if_contains(key);
     if (v == nullptr) {
         return fallback;
@@ -74,8 +73,7 @@ double config_number(const json::object& config, std::string_view key, double fa
     return fallback;
 }
 
-std::string config_string(const json::object& config, std::string_view key,
-                          std::string fallback) {
+std::string config_string(const json::object& config, std::string_view key, std::string fallback) {
     const json::value* v = config.if_contains(key);
     if (v == nullptr || !v->is_string()) {
         return fallback;

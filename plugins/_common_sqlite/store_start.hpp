@@ -38,13 +38,13 @@ sdk::Result<std::shared_ptr<Db>> start_store(sdk::PluginContext& ctx, const Stor
     if (!db) {
         return sdk::Status(db.status().code(), prefix + db.status().message());
     }
-    auto made = std::make_shared<HealthProbe>(ctx, gate, &(*db)->database(),
-                                              cfg.health_interval, cfg.latency_warn_ms);
-    auto probed = wait_on_pool<bool>(ctx.blocking(), cfg.open_timeout,
-                                     [made]() -> sdk::Result<bool> {
-                                         made->refresh();
-                                         return true;
-                                     });
+    auto made = std::make_shared<HealthProbe>(ctx, gate, &(*db)->database(), cfg.health_interval,
+                                              cfg.latency_warn_ms);
+    auto probed =
+        wait_on_pool<bool>(ctx.blocking(), cfg.open_timeout, [made]() -> sdk::Result<bool> {
+            made->refresh();
+            return true;
+        });
     if (!probed) {
         return sdk::Status(probed.status().code(), prefix + probed.status().message());
     }

@@ -111,6 +111,8 @@ sdk::Status HealthHttpPlugin::start() {
     return state_->ctx->services().provide_raw(sdk::capability::health, this);
 }
 
-void HealthHttpPlugin::stop() noexcept { state_->stopped = true; }
+void HealthHttpPlugin::stop() noexcept {
+    state_->stopped = true;
+}
 
 }  // namespace agenthost::health_http

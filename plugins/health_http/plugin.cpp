@@ -11,8 +11,9 @@ const agenthost::sdk::PluginDescriptor& descriptor() {
     static const agenthost::sdk::PluginDescriptor d{
         .name = "health_http",
         .version = "1.0.0",
-        .description = "GET /readyz, /healthz (application/health+json) and /metrics on the "
-                       "health listener",
+        .description =
+            "GET /readyz, /healthz (application/health+json) and /metrics on the "
+            "health listener",
         .provides = {std::string(agenthost::sdk::capability::health)},
         .requires_capabilities = {},
         .config_schema = agenthost::health_http::config_schema(),

@@ -24,9 +24,12 @@ sdk::HttpResponse response(int status, std::string content_type, std::string bod
 
 const char* state_name(sdk::HealthState s) noexcept {
     switch (s) {
-        case sdk::HealthState::pass: return "pass";
-        case sdk::HealthState::warn: return "warn";
-        case sdk::HealthState::fail: return "fail";
+        case sdk::HealthState::pass:
+            return "pass";
+        case sdk::HealthState::warn:
+            return "warn";
+        case sdk::HealthState::fail:
+            return "fail";
     }
     return "fail";
 }
@@ -58,8 +61,8 @@ sdk::HttpResponse render_readyz(bool ready, const CheckResults& checks, bool det
     return response(503, "application/json", json::serialize(body));
 }
 
-sdk::HttpResponse render_healthz(bool ready, const CheckResults& checks,
-                                 const ServiceInfo& info, const std::string& time_rfc3339) {
+sdk::HttpResponse render_healthz(bool ready, const CheckResults& checks, const ServiceInfo& info,
+                                 const std::string& time_rfc3339) {
     sdk::HealthState overall = sdk::HealthState::pass;
     json::object checks_json;
     for (const auto& [name, report] : checks) {

@@ -35,8 +35,8 @@ struct ServiceInfo {
 // check warns or fails without blocking readiness, else pass (200 for pass and warn).
 // Each check is "<component>:<measurement>": [{componentType, observedValue,
 // observedUnit, status, output, time}], `time` the RFC 3339 evaluation time.
-sdk::HttpResponse render_healthz(bool ready, const CheckResults& checks,
-                                 const ServiceInfo& info, const std::string& time_rfc3339);
+sdk::HttpResponse render_healthz(bool ready, const CheckResults& checks, const ServiceInfo& info,
+                                 const std::string& time_rfc3339);
 
 // GET /metrics: the registry's Prometheus exposition text.
 sdk::HttpResponse render_metrics(std::string prometheus_text);

@@ -2,9 +2,9 @@
 
 #include <array>
 
+#include <sqlite3.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <sqlite3.h>
 
 #include <agenthost/json.hpp>
 
@@ -116,8 +116,8 @@ sdk::Result<int> revoked_state(Connection& c, const std::string& agent_id) {
 // The session row holding this agent's lease, as a `duplicate` outcome. Its own
 // function so the statement is reset before the caller commits.
 sdk::Result<sdk::OpenSessionResult> holder(Connection& c, const std::string& agent_id) {
-    auto q = c.prepare(
-        "SELECT session_id, host_id, cert_fingerprint FROM sessions WHERE agent_id = ?1");
+    auto q =
+        c.prepare("SELECT session_id, host_id, cert_fingerprint FROM sessions WHERE agent_id = ?1");
     if (!q) {
         return q.status();
     }
@@ -126,13 +126,14 @@ sdk::Result<sdk::OpenSessionResult> holder(Connection& c, const std::string& age
     if (rc != SQLITE_ROW) {
         return c.error(rc, "select session");
     }
-    return sdk::OpenSessionResult{sdk::OpenOutcome::duplicate, q->text(0), q->text(1),
-                                  q->text(2)};
+    return sdk::OpenSessionResult{sdk::OpenOutcome::duplicate, q->text(0), q->text(1), q->text(2)};
 }
 
 }  // namespace
 
-std::span<const std::string_view> IdentityDb::migrations() { return kMigrations; }
+std::span<const std::string_view> IdentityDb::migrations() {
+    return kMigrations;
+}
 
 sdk::Result<std::unique_ptr<IdentityDb>> IdentityDb::open(const sqlite::Options& options) {
     auto db = sqlite::Database::open(options, migrations());
@@ -165,8 +166,8 @@ sdk::Result<sdk::OpenSessionResult> IdentityDb::open_session(const sdk::AgentHel
             return sdk::OpenSessionResult{sdk::OpenOutcome::revoked, {}, {}, {}};
         }
         // An expired lease is not a live session: clear it so the INSERT can succeed.
-        auto expire = c.prepare(
-            "DELETE FROM sessions WHERE agent_id = ?1 AND lease_expires_ms <= ?2");
+        auto expire =
+            c.prepare("DELETE FROM sessions WHERE agent_id = ?1 AND lease_expires_ms <= ?2");
         if (!expire) {
             return expire.status();
         }
@@ -235,11 +236,10 @@ sdk::Result<sdk::OpenSessionResult> IdentityDb::open_session(const sdk::AgentHel
             return found.status();
         }
         const sdk::OpenSessionResult& dup = *found;
-        if (dup.existing_session_id == hello.session_id &&
-            dup.existing_host_id == hello.host_id) {
+        if (dup.existing_session_id == hello.session_id && dup.existing_host_id == hello.host_id) {
             // Our own earlier attempt (the caller retried after losing the answer).
-            auto extend = c.prepare(
-                "UPDATE sessions SET lease_expires_ms = ?2 WHERE agent_id = ?1");
+            auto extend =
+                c.prepare("UPDATE sessions SET lease_expires_ms = ?2 WHERE agent_id = ?1");
             if (!extend) {
                 return extend.status();
             }

@@ -33,8 +33,7 @@ public:
     // was: a refused hello changes nothing). A retry by the same host with the same
     // session_id is idempotent (opened, lease extended).
     sdk::Result<sdk::OpenSessionResult> open_session(const sdk::AgentHello& hello,
-                                                     std::int64_t now_ms,
-                                                     std::int64_t lease_ms);
+                                                     std::int64_t now_ms, std::int64_t lease_ms);
     // not_found when this session no longer holds the lease; conflict when revoked.
     sdk::Status renew_session(const std::string& agent_id, const std::string& session_id,
                               std::int64_t now_ms, std::int64_t lease_ms);

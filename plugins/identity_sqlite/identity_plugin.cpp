@@ -13,7 +13,9 @@ constexpr sqlite::Synchronous kDefaultSync = sqlite::Synchronous::full;
 const Status kNotStarted(Errc::unavailable, "identity_sqlite not started");
 }  // namespace
 
-sdk::Schema config_schema() { return sqlite::store_schema(kDefaultSync); }
+sdk::Schema config_schema() {
+    return sqlite::store_schema(kDefaultSync);
+}
 
 sdk::Result<std::unique_ptr<sdk::Plugin>> create(sdk::PluginContext& ctx,
                                                  const sdk::json::object& config) {
@@ -24,7 +26,9 @@ sdk::Result<std::unique_ptr<sdk::Plugin>> create(sdk::PluginContext& ctx,
 IdentitySqlitePlugin::IdentitySqlitePlugin(sdk::PluginContext& ctx, sqlite::StoreConfig config)
     : ctx_(ctx), config_(std::move(config)) {}
 
-IdentitySqlitePlugin::~IdentitySqlitePlugin() { stop(); }
+IdentitySqlitePlugin::~IdentitySqlitePlugin() {
+    stop();
+}
 
 Status IdentitySqlitePlugin::start() {
     auto db = sqlite::start_store<IdentityDb>(ctx_, config_, gate_, probe_);
@@ -61,9 +65,15 @@ void IdentitySqlitePlugin::open_session(sdk::AgentHello hello, std::chrono::mill
                      auto r = core->db->open_session(hello, clock.now_unix_ms(), lease.count());
                      if (r) {
                          switch (r->outcome) {
-                             case sdk::OpenOutcome::opened: core->opened->inc(); break;
-                             case sdk::OpenOutcome::duplicate: core->duplicate->inc(); break;
-                             case sdk::OpenOutcome::revoked: core->revoked->inc(); break;
+                             case sdk::OpenOutcome::opened:
+                                 core->opened->inc();
+                                 break;
+                             case sdk::OpenOutcome::duplicate:
+                                 core->duplicate->inc();
+                                 break;
+                             case sdk::OpenOutcome::revoked:
+                                 core->revoked->inc();
+                                 break;
                          }
                      }
                      return r;
@@ -123,14 +133,14 @@ void IdentitySqlitePlugin::release(std::string agent_id,
 void IdentitySqlitePlugin::get_agent(std::string agent_id,
                                      sdk::Callback<sdk::Result<sdk::AgentRecord>> done) {
     auto& clock = ctx_.clock();
-    run_blocking(ctx_.blocking(), gate_, std::move(done),
-                 [core = core_, &clock,
-                  agent_id = std::move(agent_id)]() -> sdk::Result<sdk::AgentRecord> {
-                     if (!core->db) {
-                         return kNotStarted;
-                     }
-                     return core->db->get_agent(agent_id, clock.now_unix_ms());
-                 });
+    run_blocking(
+        ctx_.blocking(), gate_, std::move(done),
+        [core = core_, &clock, agent_id = std::move(agent_id)]() -> sdk::Result<sdk::AgentRecord> {
+            if (!core->db) {
+                return kNotStarted;
+            }
+            return core->db->get_agent(agent_id, clock.now_unix_ms());
+        });
 }
 
 void IdentitySqlitePlugin::list_agents(

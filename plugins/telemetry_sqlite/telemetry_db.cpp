@@ -6,9 +6,9 @@
 #include <limits>
 #include <unordered_set>
 
+#include <sqlite3.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <sqlite3.h>
 
 #include <agenthost/json.hpp>
 
@@ -89,7 +89,9 @@ sdk::LabelSet parse_labels(std::string_view canonical) {
     return out;
 }
 
-std::span<const std::string_view> TelemetryDb::migrations() { return kMigrations; }
+std::span<const std::string_view> TelemetryDb::migrations() {
+    return kMigrations;
+}
 
 sdk::Result<std::unique_ptr<TelemetryDb>> TelemetryDb::open(const sqlite::Options& options) {
     auto db = sqlite::Database::open(options, migrations());
@@ -251,21 +253,21 @@ sdk::Result<std::vector<sdk::TelemetryPoint>> TelemetryDb::query(const sdk::Tele
     }
     const std::int64_t since = q.since_ms.value_or(std::numeric_limits<std::int64_t>::min());
     const std::int64_t until = q.until_ms.value_or(std::numeric_limits<std::int64_t>::max());
-    const auto limit = static_cast<std::int64_t>(
-        std::min<std::size_t>(q.limit, static_cast<std::size_t>(
-                                           std::numeric_limits<std::int64_t>::max())));
+    const auto limit = static_cast<std::int64_t>(std::min<std::size_t>(
+        q.limit, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
     return db_->read([&](Connection& c) -> R {
         // Two fixed statements (with and without the metric filter) so each stays
         // cached and uses its index; an "?2 IS NULL OR" filter would defeat both.
-        auto stmt = q.metric
-                        ? c.prepare("SELECT metric, ts_ms, value, labels_key FROM telemetry"
-                                    " WHERE agent_id = ?1 AND metric = ?2 AND ts_ms >= ?3"
-                                    " AND ts_ms < ?4 ORDER BY ts_ms DESC, labels_key DESC"
-                                    " LIMIT ?5")
-                        : c.prepare("SELECT metric, ts_ms, value, labels_key FROM telemetry"
-                                    " WHERE agent_id = ?1 AND ts_ms >= ?3 AND ts_ms < ?4"
-                                    " ORDER BY ts_ms DESC, metric DESC, labels_key DESC"
-                                    " LIMIT ?5");
+        auto stmt = q.metric ? c.prepare(
+                                   "SELECT metric, ts_ms, value, labels_key FROM telemetry"
+                                   " WHERE agent_id = ?1 AND metric = ?2 AND ts_ms >= ?3"
+                                   " AND ts_ms < ?4 ORDER BY ts_ms DESC, labels_key DESC"
+                                   " LIMIT ?5")
+                             : c.prepare(
+                                   "SELECT metric, ts_ms, value, labels_key FROM telemetry"
+                                   " WHERE agent_id = ?1 AND ts_ms >= ?3 AND ts_ms < ?4"
+                                   " ORDER BY ts_ms DESC, metric DESC, labels_key DESC"
+                                   " LIMIT ?5");
         if (!stmt) {
             return stmt.status();
         }

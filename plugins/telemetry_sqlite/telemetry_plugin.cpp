@@ -31,17 +31,17 @@ sdk::Result<std::unique_ptr<sdk::Plugin>> create(sdk::PluginContext& ctx,
                                                  const sdk::json::object& config) {
     TelemetryConfig typed;
     typed.store = sqlite::parse_store_config(config, kDefaultSync);
-    typed.max_query_limit =
-        static_cast<std::size_t>(std::max<std::int64_t>(1, sqlite::config_int(config,
-                                                                               "max_query_limit",
-                                                                               1000)));
+    typed.max_query_limit = static_cast<std::size_t>(
+        std::max<std::int64_t>(1, sqlite::config_int(config, "max_query_limit", 1000)));
     return std::unique_ptr<sdk::Plugin>(new TelemetrySqlitePlugin(ctx, std::move(typed)));
 }
 
 TelemetrySqlitePlugin::TelemetrySqlitePlugin(sdk::PluginContext& ctx, TelemetryConfig config)
     : ctx_(ctx), config_(std::move(config)) {}
 
-TelemetrySqlitePlugin::~TelemetrySqlitePlugin() { stop(); }
+TelemetrySqlitePlugin::~TelemetrySqlitePlugin() {
+    stop();
+}
 
 Status TelemetrySqlitePlugin::start() {
     auto db = sqlite::start_store<TelemetryDb>(ctx_, config_.store, gate_, probe_);
@@ -94,14 +94,15 @@ void TelemetrySqlitePlugin::store_result(sdk::CommandResult result,
 
 void TelemetrySqlitePlugin::get_result(
     std::string command_id, sdk::Callback<sdk::Result<std::optional<sdk::CommandResult>>> done) {
-    run_blocking(ctx_.blocking(), gate_, std::move(done),
-                 [core = core_, command_id = std::move(command_id)]()
-                     -> sdk::Result<std::optional<sdk::CommandResult>> {
-                     if (!core->db) {
-                         return kNotStarted;
-                     }
-                     return core->db->get_result(command_id);
-                 });
+    run_blocking(
+        ctx_.blocking(), gate_, std::move(done),
+        [core = core_,
+         command_id = std::move(command_id)]() -> sdk::Result<std::optional<sdk::CommandResult>> {
+            if (!core->db) {
+                return kNotStarted;
+            }
+            return core->db->get_result(command_id);
+        });
 }
 
 void TelemetrySqlitePlugin::store_batch(sdk::TelemetryBatch batch,

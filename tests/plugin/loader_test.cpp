@@ -206,8 +206,7 @@ TEST_F(LoaderTest, RoleRequirementUnmetIsRefused) {
     ASSERT_TRUE(loader.prepare(errors_).ok());
     auto st = loader.start({"identity"});
     ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.message().find("role 'backend' requires capability 'identity'"),
-              std::string::npos)
+    EXPECT_NE(st.message().find("role 'backend' requires capability 'identity'"), std::string::npos)
         << st.message();
     EXPECT_TRUE(recorder_.notes().empty()) << "nothing may start when a requirement is unmet";
 }
@@ -306,11 +305,10 @@ TEST_F(LoaderTest, GoodPluginsStartInDependencyOrderAndStopInReverse) {
     EXPECT_EQ(describe[2].schema[0].key, "greeting");
 
     loader.stop_all();
-    EXPECT_EQ(recorder_.notes(),
-              (std::vector<std::string>{"create:good_a", "start:good_a", "greeting:hello",
-                                        "create:good_b", "start:good_b", "create:good_c",
-                                        "start:good_c", "stop:good_c", "stop:good_b",
-                                        "stop:good_a"}));
+    EXPECT_EQ(recorder_.notes(), (std::vector<std::string>{
+                                     "create:good_a", "start:good_a", "greeting:hello",
+                                     "create:good_b", "start:good_b", "create:good_c",
+                                     "start:good_c", "stop:good_c", "stop:good_b", "stop:good_a"}));
     // Everything the plugins registered is withdrawn.
     EXPECT_FALSE(rt_->routes().match(sdk::Listener::health, "GET", "/good_c"));
     EXPECT_EQ(rt_->services().find_raw("test_alpha"), nullptr);
@@ -339,8 +337,7 @@ TEST_F(LoaderTest, ExplicitRelativePathResolvesAgainstTheConfigDirectory) {
 
 TEST(PluginDirs, ExpandsExeDirAndRelativeDirs) {
     auto exe = fs::read_symlink("/proc/self/exe").parent_path().string();
-    EXPECT_EQ(expand_plugin_dir("${exe_dir}/../plugins", "/etc/agenthost"),
-              exe + "/../plugins");
+    EXPECT_EQ(expand_plugin_dir("${exe_dir}/../plugins", "/etc/agenthost"), exe + "/../plugins");
     EXPECT_EQ(expand_plugin_dir("plugins", "/etc/agenthost"), "/etc/agenthost/plugins");
     EXPECT_EQ(expand_plugin_dir("/opt/p", "/etc/agenthost"), "/opt/p");
 }

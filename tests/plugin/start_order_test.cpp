@@ -23,8 +23,8 @@ TEST(StartOrder, ProvidersComeBeforeConsumers) {
     };
     auto r = dependency_order(nodes);
     ASSERT_TRUE(r.cycle.empty());
-    EXPECT_EQ(names(nodes, r), (std::vector<std::string>{"identity_sqlite", "audit_file",
-                                                         "queue_memory", "api"}));
+    EXPECT_EQ(names(nodes, r),
+              (std::vector<std::string>{"identity_sqlite", "audit_file", "queue_memory", "api"}));
 }
 
 TEST(StartOrder, IndependentPluginsKeepConfigOrder) {

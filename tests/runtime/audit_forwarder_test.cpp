@@ -48,8 +48,8 @@ TEST(AuditForwarder, BuffersUntilAProviderAppearsThenReplaysInOrder) {
     EXPECT_EQ(fwd.buffered(), 2u);
 
     FakeSink sink;
-    ASSERT_TRUE(services.provide_owned("audit_file", "audit",
-                                       static_cast<sdk::AuditSink*>(&sink)).ok());
+    ASSERT_TRUE(
+        services.provide_owned("audit_file", "audit", static_cast<sdk::AuditSink*>(&sink)).ok());
     fwd.record(event("session.open"));
     EXPECT_EQ(sink.actions,
               (std::vector<std::string>{"config.load", "plugin.load", "session.open"}));
@@ -98,8 +98,8 @@ TEST(AuditForwarder, AfterWithdrawEventsAreBufferedAgain) {
     AuditForwarder fwd(services, nullptr);
     services.set_withdraw_hook([&](std::string_view cap) { fwd.on_withdraw(cap); });
     FakeSink sink;
-    ASSERT_TRUE(services.provide_owned("audit_file", "audit",
-                                       static_cast<sdk::AuditSink*>(&sink)).ok());
+    ASSERT_TRUE(
+        services.provide_owned("audit_file", "audit", static_cast<sdk::AuditSink*>(&sink)).ok());
     fwd.record(event("a"));
     services.withdraw_owner("audit_file");
     fwd.record(event("b"));

@@ -1,6 +1,6 @@
 // Logger: component tag, fields, text quoting, JSON lines, level filtering.
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 #include "kernel/runtime/runtime.hpp"
 

@@ -46,8 +46,7 @@ TEST(Metrics, EscapesLabelValuesAndHelp) {
     MetricsRegistry m;
     m.counter("odd_total", "line one\nback\\slash", {{"path", "a\"b\\c\nd"}}).inc();
     auto text = m.render_prometheus();
-    EXPECT_NE(text.find("# HELP odd_total line one\\nback\\\\slash\n"), std::string::npos)
-        << text;
+    EXPECT_NE(text.find("# HELP odd_total line one\\nback\\\\slash\n"), std::string::npos) << text;
     EXPECT_NE(text.find("odd_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"), std::string::npos) << text;
 }
 
@@ -60,8 +59,7 @@ TEST(Metrics, HistogramBucketsAreCumulativeWithInfSumAndCount) {
     h.observe(3.0);
     auto text = m.render_prometheus();
     EXPECT_NE(text.find("# TYPE lat_seconds histogram\n"), std::string::npos);
-    EXPECT_NE(text.find("lat_seconds_bucket{op=\"x\",le=\"0.1\"} 1\n"), std::string::npos)
-        << text;
+    EXPECT_NE(text.find("lat_seconds_bucket{op=\"x\",le=\"0.1\"} 1\n"), std::string::npos) << text;
     EXPECT_NE(text.find("lat_seconds_bucket{op=\"x\",le=\"0.5\"} 2\n"), std::string::npos);
     EXPECT_NE(text.find("lat_seconds_bucket{op=\"x\",le=\"1\"} 3\n"), std::string::npos);
     EXPECT_NE(text.find("lat_seconds_bucket{op=\"x\",le=\"+Inf\"} 4\n"), std::string::npos);

@@ -136,8 +136,7 @@ TEST(Routes, MethodMismatchIsFlagged) {
 TEST(Routes, ConflictsAndOwnership) {
     RouteTable t;
     ASSERT_TRUE(t.add_owned("p", sdk::Listener::health, "GET", "/a", answering(1)).ok());
-    EXPECT_EQ(t.add(sdk::Listener::health, "GET", "/a", answering(2)).code(),
-              sdk::Errc::conflict);
+    EXPECT_EQ(t.add(sdk::Listener::health, "GET", "/a", answering(2)).code(), sdk::Errc::conflict);
     EXPECT_TRUE(t.add(sdk::Listener::health, "POST", "/a", answering(2)).ok());
     EXPECT_TRUE(t.add(sdk::Listener::admin, "GET", "/a", answering(2)).ok());
     EXPECT_EQ(t.add(sdk::Listener::admin, "GET", "relative", answering(2)).code(),

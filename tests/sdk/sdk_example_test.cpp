@@ -128,8 +128,7 @@ TEST_F(SdkExample, BuildsOutOfTreeAgainstTheInstalledSdkAndLoads) {
     route->handler(req, [&](sdk::HttpResponse r) { got = std::move(r); });
     EXPECT_EQ(got.status, 200);
     EXPECT_EQ(got.body, "{\"message\":\"hi there\"}");
-    EXPECT_NE(rt.metrics().render_prometheus().find("hello_requests_total 1\n"),
-              std::string::npos);
+    EXPECT_NE(rt.metrics().render_prometheus().find("hello_requests_total 1\n"), std::string::npos);
 
     loader.stop_all();
     EXPECT_FALSE(rt.routes().match(sdk::Listener::health, "GET", "/hello"));

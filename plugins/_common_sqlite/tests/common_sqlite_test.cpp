@@ -147,15 +147,18 @@ TEST(AsyncGate, CloseWaitsForRunningWorkAndDropsQueuedWork) {
     bool release = false;
     std::atomic<int> completions{0};
 
-    run_blocking<sdk::Status>(pool, gate, [&](sdk::Status) { ++completions; }, [&]() {
-        std::unique_lock lock(mu);
-        running = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return release; });
-        return sdk::Status{};
-    });
-    run_blocking<sdk::Status>(pool, gate, [&](sdk::Status) { ++completions; },
-                              [] { return sdk::Status{}; });  // queued behind the first
+    run_blocking<sdk::Status>(
+        pool, gate, [&](sdk::Status) { ++completions; },
+        [&]() {
+            std::unique_lock lock(mu);
+            running = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return release; });
+            return sdk::Status{};
+        });
+    run_blocking<sdk::Status>(
+        pool, gate, [&](sdk::Status) { ++completions; },
+        [] { return sdk::Status{}; });  // queued behind the first
     {
         std::unique_lock lock(mu);
         ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return running; }));
@@ -184,10 +187,13 @@ TEST(AsyncGate, CloseFromInsideACompletionDoesNotDeadlock) {
     testing::FakeBlockingPool pool(testing::FakeBlockingPool::Mode::inline_run);
     auto gate = std::make_shared<AsyncGate>();
     bool done = false;
-    run_blocking<sdk::Status>(pool, gate, [&](sdk::Status) {
-        gate->close();  // e.g. the owner stops itself from a completion
-        done = true;
-    }, [] { return sdk::Status{}; });
+    run_blocking<sdk::Status>(
+        pool, gate,
+        [&](sdk::Status) {
+            gate->close();  // e.g. the owner stops itself from a completion
+            done = true;
+        },
+        [] { return sdk::Status{}; });
     EXPECT_TRUE(done);
     EXPECT_TRUE(gate->closed());
 }
@@ -196,8 +202,9 @@ TEST(AsyncGate, ThrowingWorkBecomesInternal) {
     testing::FakeBlockingPool pool(testing::FakeBlockingPool::Mode::inline_run);
     auto gate = std::make_shared<AsyncGate>();
     std::optional<sdk::Result<int>> got;
-    run_blocking<sdk::Result<int>>(pool, gate, [&](sdk::Result<int> r) { got.emplace(r); },
-                                   []() -> sdk::Result<int> { throw std::runtime_error("x"); });
+    run_blocking<sdk::Result<int>>(
+        pool, gate, [&](sdk::Result<int> r) { got.emplace(r); },
+        []() -> sdk::Result<int> { throw std::runtime_error("x"); });
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->status().code(), Errc::internal);
 }

@@ -1,8 +1,8 @@
 // health_http through its factory with a fake context: the registered handlers are
 // called like the kernel's health listener would, and their answers are parsed.
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 #include "plugins/health_http/health_plugin.hpp"
 #include "plugins/health_http/render.hpp"
@@ -90,7 +90,8 @@ TEST_F(HealthHttpTest, ReadyzPassesWhenEveryReadinessCheckPasses) {
 
 TEST_F(HealthHttpTest, ReadyzFailsWithTheFailingChecks) {
     start();
-    add("identity_sqlite:latency", true, {HealthState::fail, "datastore", {}, "ms", "disk I/O error"});
+    add("identity_sqlite:latency", true,
+        {HealthState::fail, "datastore", {}, "ms", "disk I/O error"});
     add("replay:fill", true, {HealthState::pass, "component", 0.1, "ratio", ""});
     auto r = call("/readyz");
     EXPECT_EQ(r.status, 503);

@@ -8,10 +8,10 @@
 #include <future>
 #include <string>
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
+#include <boost/json/parse.hpp>
 
 #include <agenthost/capabilities/identity.hpp>
 #include <agenthost/capabilities/telemetry.hpp>

@@ -98,8 +98,8 @@ TEST_F(IdentityPluginTest, LeaseExpiresWithTheClock) {
     ASSERT_TRUE(after && *after);
     EXPECT_EQ((*after)->outcome, OpenOutcome::opened);
 
-    auto agent = call<sdk::Result<sdk::AgentRecord>>(
-        [&](auto cb) { store_->get_agent("gw-01", cb); });
+    auto agent =
+        call<sdk::Result<sdk::AgentRecord>>([&](auto cb) { store_->get_agent("gw-01", cb); });
     ASSERT_TRUE(agent && *agent);
     EXPECT_TRUE((*agent)->online);
     EXPECT_EQ((*agent)->session_id, "s3");
@@ -115,15 +115,15 @@ TEST_F(IdentityPluginTest, RevokeReleaseAndErrorsThroughTheInterface) {
         [&](auto cb) { store_->release("gw-01", cb); });
     ASSERT_TRUE(released && *released);
     EXPECT_EQ(released->value(), std::optional<std::string>("s1"));
-    EXPECT_EQ(call<sdk::Status>([&](auto cb) { store_->renew_session("gw-01", "s1", 30s, cb); })
-                  ->code(),
-              Errc::not_found);
+    EXPECT_EQ(
+        call<sdk::Status>([&](auto cb) { store_->renew_session("gw-01", "s1", 30s, cb); })->code(),
+        Errc::not_found);
     EXPECT_TRUE(*call<sdk::Status>([&](auto cb) { store_->revoke("gw-01", cb); }));
     auto refused = call<sdk::Result<sdk::OpenSessionResult>>(
         [&](auto cb) { store_->open_session(hello("gw-01", "s2"), 30s, cb); });
     EXPECT_EQ((*refused)->outcome, OpenOutcome::revoked);
-    auto list = call<sdk::Result<std::vector<sdk::AgentRecord>>>(
-        [&](auto cb) { store_->list_agents(cb); });
+    auto list =
+        call<sdk::Result<std::vector<sdk::AgentRecord>>>([&](auto cb) { store_->list_agents(cb); });
     ASSERT_TRUE(list && *list);
     ASSERT_EQ((*list)->size(), 1u);
     EXPECT_TRUE((*list)->front().revoked);

@@ -47,7 +47,8 @@ protected:
 };
 
 TEST_F(TelemetryDbTest, ResentBatchStoresNothingTwice) {
-    sdk::TelemetryBatch b{"gw-01", "b1",
+    sdk::TelemetryBatch b{"gw-01",
+                          "b1",
                           {point("cpu.load", 1000, 0.5), point("cpu.load", 2000, 0.7),
                            point("mem.used", 1000, 42, {{"unit", "MiB"}})}};
     auto first = db_->store_batch(b);
@@ -74,7 +75,8 @@ TEST_F(TelemetryDbTest, ResentBatchStoresNothingTwice) {
 }
 
 TEST_F(TelemetryDbTest, RepeatInsideOneBatchCountsOnceAcceptedThenDuplicate) {
-    sdk::TelemetryBatch b{"gw-01", "b1",
+    sdk::TelemetryBatch b{"gw-01",
+                          "b1",
                           {point("x", 1, 1.0, {{"a", "1"}, {"b", "2"}}),
                            point("x", 1, 1.0, {{"b", "2"}, {"a", "1"}}),  // same set, other order
                            point("x", 1, 1.0, {{"b", "2"}, {"a", "1"}}), point("x", 2, 1.0)}};
@@ -105,15 +107,16 @@ TEST_F(TelemetryDbTest, LabelsAreCanonicalAndRoundTrip) {
     EXPECT_EQ(*canonical_labels({}), "{}");
     EXPECT_EQ(canonical_labels({{"a", "1"}, {"a", "2"}}).status().code(), Errc::invalid_argument);
 
-    ASSERT_TRUE(db_->store_batch({"gw-01", "b", {point("m", 5, 1, {{"zone", "z"}, {"cpu", "0"}})}}));
+    ASSERT_TRUE(
+        db_->store_batch({"gw-01", "b", {point("m", 5, 1, {{"zone", "z"}, {"cpu", "0"}})}}));
     auto rows = db_->query({"gw-01", std::string("m"), std::nullopt, std::nullopt, 10});
     ASSERT_EQ(rows->size(), 1u);
     EXPECT_EQ(rows->front().labels, (sdk::LabelSet{{"cpu", "0"}, {"zone", "z"}}));
 }
 
 TEST_F(TelemetryDbTest, InvalidBatchStoresNothing) {
-    auto bad = db_->store_batch(
-        {"gw-01", "b", {point("ok", 1, 1.0), point("bad", 2, std::nan(""))}});
+    auto bad =
+        db_->store_batch({"gw-01", "b", {point("ok", 1, 1.0), point("bad", 2, std::nan(""))}});
     EXPECT_EQ(bad.status().code(), Errc::invalid_argument);
     auto inf = db_->store_batch(
         {"gw-01", "b", {point("bad", 2, std::numeric_limits<double>::infinity())}});

@@ -41,7 +41,8 @@ std::int64_t pragma(const std::string& path, const char* sql) {
     }
     sqlite3_stmt* st = nullptr;
     std::int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
         v = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
@@ -73,14 +74,15 @@ protected:
 
 TEST_F(TelemetryPluginTest, CountsAcceptedAndDuplicatePoints) {
     start();
-    sdk::TelemetryBatch b{"gw-01", "b1", {{"cpu", 1, 0.5, {}}, {"cpu", 1, 0.5, {}}, {"cpu", 2, 1, {}}}};
-    auto first = call<sdk::Result<sdk::IngestOutcome>>(
-        [&](auto cb) { store_->store_batch(b, cb); });
+    sdk::TelemetryBatch b{
+        "gw-01", "b1", {{"cpu", 1, 0.5, {}}, {"cpu", 1, 0.5, {}}, {"cpu", 2, 1, {}}}};
+    auto first =
+        call<sdk::Result<sdk::IngestOutcome>>([&](auto cb) { store_->store_batch(b, cb); });
     ASSERT_TRUE(first && *first);
     EXPECT_EQ((*first)->accepted, 2u);
     EXPECT_EQ((*first)->duplicates, 1u);
-    auto again = call<sdk::Result<sdk::IngestOutcome>>(
-        [&](auto cb) { store_->store_batch(b, cb); });
+    auto again =
+        call<sdk::Result<sdk::IngestOutcome>>([&](auto cb) { store_->store_batch(b, cb); });
     EXPECT_EQ((*again)->duplicates, 3u);
 
     auto& m = ctx_.metrics_impl;
@@ -137,7 +139,8 @@ TEST_F(TelemetryPluginTest, QueryLimitCapped) {
     cfg["max_query_limit"] = 2;
     start(cfg);
     sdk::TelemetryBatch b{"gw-01", "b", {{"m", 1, 1, {}}, {"m", 2, 1, {}}, {"m", 3, 1, {}}}};
-    ASSERT_TRUE(call<sdk::Result<sdk::IngestOutcome>>([&](auto cb) { store_->store_batch(b, cb); }));
+    ASSERT_TRUE(
+        call<sdk::Result<sdk::IngestOutcome>>([&](auto cb) { store_->store_batch(b, cb); }));
     auto rows = call<sdk::Result<std::vector<sdk::TelemetryPoint>>>([&](auto cb) {
         store_->query({"gw-01", std::nullopt, std::nullopt, std::nullopt, 1000}, cb);
     });
@@ -167,7 +170,8 @@ TEST(TelemetryPluginThreads, ConcurrentBatchesFromPoolThreads) {
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> duplicates{0};
     for (int i = 0; i < kBatches; ++i) {
-        sdk::TelemetryBatch b{"gw-01", "b" + std::to_string(i), {{"m", i, 1, {}}, {"m", i + 1, 1, {}}}};
+        sdk::TelemetryBatch b{
+            "gw-01", "b" + std::to_string(i), {{"m", i, 1, {}}, {"m", i + 1, 1, {}}}};
         store->store_batch(b, [&](sdk::Result<sdk::IngestOutcome> r) {
             if (r) {
                 accepted += r->accepted;

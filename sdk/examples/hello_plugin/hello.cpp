@@ -13,20 +13,22 @@ sdk::Status HelloPlugin::start() {
     // The handler copies what it needs: it may run on any loop thread.
     auto* requests = requests_;
     std::string body = sdk::json::serialize(sdk::json::object{{"message", greeting_}});
-    auto st = ctx_.routes().add(sdk::Listener::health, "GET", "/hello",
-                                [requests, body](const sdk::HttpRequest&,
-                                                 sdk::HttpResponder respond) {
-                                    requests->inc();
-                                    sdk::HttpResponse r;
-                                    r.body = body;
-                                    respond(std::move(r));
-                                });
+    auto st =
+        ctx_.routes().add(sdk::Listener::health, "GET", "/hello",
+                          [requests, body](const sdk::HttpRequest&, sdk::HttpResponder respond) {
+                              requests->inc();
+                              sdk::HttpResponse r;
+                              r.body = body;
+                              respond(std::move(r));
+                          });
     if (st.ok()) {
         ctx_.logger().info("hello route registered", {{"path", "/hello"}});
     }
     return st;
 }
 
-void HelloPlugin::stop() noexcept { ctx_.logger().info("hello stopped"); }
+void HelloPlugin::stop() noexcept {
+    ctx_.logger().info("hello stopped");
+}
 
 }  // namespace hello

@@ -17,8 +17,9 @@ const sdk::PluginDescriptor& descriptor() {
                 .range(1, 64)
                 .describe("The message returned by GET /hello"),
         };
-        d.create = [](sdk::PluginContext& ctx, const sdk::json::object& config)
-            -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
+        d.create =
+            [](sdk::PluginContext& ctx,
+               const sdk::json::object& config) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
             std::string greeting(config.at("greeting").as_string());
             return std::unique_ptr<sdk::Plugin>(
                 std::make_unique<hello::HelloPlugin>(ctx, std::move(greeting)));

@@ -5,7 +5,9 @@
 #include "tests/plugin/bad_plugins/simple_plugin.hpp"
 
 namespace {
-const agenthost::sdk::PluginDescriptor& entry() { std::abort(); }
+const agenthost::sdk::PluginDescriptor& entry() {
+    std::abort();
+}
 }  // namespace
 
 BOOST_DLL_ALIAS(entry, agenthost_plugin_entry_v1)

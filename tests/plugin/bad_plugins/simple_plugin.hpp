@@ -20,8 +20,8 @@ inline sdk::PluginDescriptor simple_descriptor(std::string name) {
     d.name = std::move(name);
     d.version = "0.0.1";
     d.description = "deliberately broken test plugin";
-    d.create = [](sdk::PluginContext&, const sdk::json::object&)
-        -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
+    d.create = [](sdk::PluginContext&,
+                  const sdk::json::object&) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
         return std::unique_ptr<sdk::Plugin>(std::make_unique<SimplePlugin>());
     };
     return d;

@@ -9,7 +9,9 @@ extern "C" BOOST_SYMBOL_EXPORT const char agenthost_abi_tag[] =
     "agenthost-sdk/0;cxx=gcc-4;stdlib=libstdc++-cow;boost=106600;hdr=0000000000000000";
 
 namespace {
-const agenthost::sdk::PluginDescriptor& entry() { std::abort(); }
+const agenthost::sdk::PluginDescriptor& entry() {
+    std::abort();
+}
 }  // namespace
 
 BOOST_DLL_ALIAS(entry, agenthost_plugin_entry_v1)

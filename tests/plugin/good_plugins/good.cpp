@@ -64,8 +64,9 @@ const sdk::PluginDescriptor& entry() {
             d.requires_capabilities = {req};
         }
         d.config_schema = {sdk::string_field("greeting").fallback("hi").describe("a word")};
-        d.create = [](sdk::PluginContext& ctx, const sdk::json::object& config)
-            -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
+        d.create =
+            [](sdk::PluginContext& ctx,
+               const sdk::json::object& config) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
             if (auto* rec = ctx.services().find<TestRecorder>()) {
                 rec->note("create:" + std::string(ctx.plugin_name()));
             }
