@@ -3,6 +3,7 @@
 // write → keep-alive or shut down. Plain and TLS share one session template.
 #include "kernel/net/http_server.hpp"
 
+#include <array>
 #include <cctype>
 #include <mutex>
 #include <unordered_map>
@@ -146,10 +147,12 @@ private:
     void on_read(error_code ec, std::size_t) {
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
+            linger_ = true;
             return write(error_response(413, "payload_too_large", "request body over the limit"));
         }
         if (ec == http::error::header_limit) {
             keep_alive_ = false;
+            linger_ = true;
             return write(error_response(431, "headers_too_large", "request headers too large"));
         }
         if (ec == http::error::end_of_stream) {
@@ -243,10 +246,34 @@ private:
         if (ec) {
             return finish();
         }
+        if (linger_) {
+            return do_linger();
+        }
         if (!keep_alive_) {
             return do_shutdown();
         }
         do_read();
+    }
+
+    // After refusing a request whose body is still arriving: closing now would reset
+    // the connection and the client would lose the answer, so half-close and discard
+    // what is in flight for a bounded time.
+    void do_linger() {
+        error_code ignored;
+        beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        beast::get_lowest_layer(stream_).async_read_some(
+            asio::buffer(discard_),
+            beast::bind_front_handler(&HttpSession::on_linger, this->shared_from_this()));
+    }
+
+    void on_linger(error_code ec, std::size_t) {
+        if (ec) {
+            return finish();
+        }
+        beast::get_lowest_layer(stream_).async_read_some(
+            asio::buffer(discard_),
+            beast::bind_front_handler(&HttpSession::on_linger, this->shared_from_this()));
     }
 
     void do_shutdown() {
@@ -286,7 +313,9 @@ private:
     std::string remote_;
     std::size_t requests_ = 0;
     bool keep_alive_ = false;
+    bool linger_ = false;
     bool done_ = false;
+    std::array<char, 4096> discard_{};
 };
 
 }  // namespace

@@ -47,6 +47,7 @@ std::optional<json::object> parse_object(std::string_view text, json::storage_pt
         return std::nullopt;
     }
     json::value v = p.release();
+    p.reset();  // drop the parser's reference to the arena the value now owns
     if (!v.is_object()) {
         return std::nullopt;
     }

@@ -170,6 +170,12 @@ std::string RawConn::read_n(std::size_t n, std::chrono::milliseconds timeout) {
     return out;
 }
 
+void RawConn::tls_shutdown() {
+    if (ssl_ != nullptr) {
+        SSL_shutdown(ssl_);
+    }
+}
+
 bool RawConn::wait_closed(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     char buf[4096];

@@ -280,7 +280,8 @@ TEST(Codec, Structure) {
 }
 
 TEST(Codec, PayloadMustBeObject) {
-    for (const char* p : {"[1,2]", "null", "\"x\"", "42", "{not json", "{\"v\":1,}", ""}) {
+    for (const char* p :
+         {"[1,2]", "null", "\"x\"", "42", "{not json", "{\"v\":1,}", "{\"v\":1", "{} {}", ""}) {
         auto v = check(sign_raw(kHeader, p));
         if (std::string_view(p).empty()) {
             expect_reject(v, 4400, "empty payload segment");

@@ -26,8 +26,7 @@ struct PluginLibrary {
 
 // nullopt with `error` set when the module is missing, its ABI tag differs or it has
 // no entry.
-inline std::optional<PluginLibrary> load_plugin_library(std::string_view name,
-                                                        std::string& error) {
+inline std::optional<PluginLibrary> load_plugin_library(std::string_view name, std::string& error) {
     const char* dir = std::getenv("AGENTHOST_PLUGIN_DIR");  // set by ctest
 #ifdef AGENTHOST_TEST_PLUGIN_DIR
     if (dir == nullptr) {
@@ -41,8 +40,7 @@ inline std::optional<PluginLibrary> load_plugin_library(std::string_view name,
     const std::string path = std::string(dir) + "/agenthost_" + std::string(name) + ".so";
     PluginLibrary out;
     boost::system::error_code ec;
-    out.library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
-                     ec);
+    out.library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec) {
         error = "cannot load " + path + ": " + ec.message();
         return std::nullopt;
