@@ -83,25 +83,25 @@ void ApiHandlers::release(const sdk::HttpRequest& req, std::string agent_id,
         return respond(not_found("agent_not_found", "unknown agent"));
     }
     auto self = shared_from_this();
-    deps_.identity->release(agent_id, [self, req, respond, agent_id](
-                                          sdk::Result<std::optional<std::string>> r) {
-        if (!r.ok()) {
-            if (r.status().code() == sdk::Errc::not_found) {
-                return respond(not_found("agent_not_found", "unknown agent"));
+    deps_.identity->release(
+        agent_id, [self, req, respond, agent_id](sdk::Result<std::optional<std::string>> r) {
+            if (!r.ok()) {
+                if (r.status().code() == sdk::Errc::not_found) {
+                    return respond(not_found("agent_not_found", "unknown agent"));
+                }
+                self->audit(req, "agent.release", agent_id, "failure",
+                            json::object{{"reason", r.status().message()}});
+                return respond(backend_failure(r.status(), "identity store"));
             }
-            self->audit(req, "agent.release", agent_id, "failure",
-                        json::object{{"reason", r.status().message()}});
-            return respond(backend_failure(r.status(), "identity store"));
-        }
-        const bool closed = self->deps_.sessions->terminate(
-            agent_id, net::close_code::duplicate_session, "released");
-        json::value released = *r ? json::value(**r) : json::value(nullptr);
-        self->audit(req, "agent.release", agent_id, "success",
-                    json::object{{"released_session_id", released},
-                                 {"local_session_closed", closed}});
-        respond(json_response(
-            200, json::object{{"agent_id", agent_id}, {"released_session_id", released}}));
-    });
+            const bool closed = self->deps_.sessions->terminate(
+                agent_id, net::close_code::duplicate_session, "released");
+            json::value released = *r ? json::value(**r) : json::value(nullptr);
+            self->audit(
+                req, "agent.release", agent_id, "success",
+                json::object{{"released_session_id", released}, {"local_session_closed", closed}});
+            respond(json_response(
+                200, json::object{{"agent_id", agent_id}, {"released_session_id", released}}));
+        });
 }
 
 // GET /api/v1/agents/{id}/telemetry?metric=&since=&until=&limit=
@@ -119,8 +119,8 @@ void ApiHandlers::telemetry(const sdk::HttpRequest& req, std::string agent_id,
         if (const std::string* v = req.query_param(name)) {
             auto ms = util::parse_rfc3339(*v);
             if (!ms) {
-                return respond(error_response(400, "bad_request",
-                                              std::string(name) + " must be RFC 3339"));
+                return respond(
+                    error_response(400, "bad_request", std::string(name) + " must be RFC 3339"));
             }
             *slot = *ms;
         }
@@ -139,26 +139,26 @@ void ApiHandlers::telemetry(const sdk::HttpRequest& req, std::string agent_id,
         return respond(not_found("agent_not_found", "unknown agent"));
     }
     auto self = shared_from_this();
-    deps_.identity->get_agent(agent_id, [self, respond, q = std::move(q)](
-                                            sdk::Result<sdk::AgentRecord> agent) mutable {
-        if (!agent.ok()) {
-            if (agent.status().code() == sdk::Errc::not_found) {
-                return respond(not_found("agent_not_found", "unknown agent"));
+    deps_.identity->get_agent(
+        agent_id, [self, respond, q = std::move(q)](sdk::Result<sdk::AgentRecord> agent) mutable {
+            if (!agent.ok()) {
+                if (agent.status().code() == sdk::Errc::not_found) {
+                    return respond(not_found("agent_not_found", "unknown agent"));
+                }
+                return respond(backend_failure(agent.status(), "identity store"));
             }
-            return respond(backend_failure(agent.status(), "identity store"));
-        }
-        self->deps_.telemetry->query(
-            std::move(q), [respond](sdk::Result<std::vector<sdk::TelemetryPoint>> r) {
-                if (!r.ok()) {
-                    return respond(backend_failure(r.status(), "telemetry store"));
-                }
-                json::array out;
-                for (const auto& p : *r) {
-                    out.emplace_back(point_json(p));
-                }
-                respond(json_response(200, out));
-            });
-    });
+            self->deps_.telemetry->query(
+                std::move(q), [respond](sdk::Result<std::vector<sdk::TelemetryPoint>> r) {
+                    if (!r.ok()) {
+                        return respond(backend_failure(r.status(), "telemetry store"));
+                    }
+                    json::array out;
+                    for (const auto& p : *r) {
+                        out.emplace_back(point_json(p));
+                    }
+                    respond(json_response(200, out));
+                });
+        });
 }
 
 }  // namespace agenthost::api

@@ -71,8 +71,8 @@ EnqueueRequest parse_enqueue(const sdk::HttpRequest& req) {
         out.command.timeout_s = v;
     }
     if (const std::string* key = req.header("idempotency-key")) {
-        const bool printable = std::all_of(key->begin(), key->end(),
-                                           [](char c) { return c > 0x20 && c < 0x7f; });
+        const bool printable =
+            std::all_of(key->begin(), key->end(), [](char c) { return c > 0x20 && c < 0x7f; });
         if (key->empty() || key->size() > kMaxIdempotencyKeyChars || !printable) {
             out.error = "Idempotency-Key must be 1-255 visible ASCII characters";
             return out;
@@ -181,8 +181,8 @@ void ApiHandlers::enqueue(const sdk::HttpRequest& req, std::string agent_id,
                                               "the agent did not list this command"));
             }
         }
-        self->deps_.queue->enqueue(std::move(cmd), [self, req, respond, agent_id, details](
-                                                       sdk::Result<sdk::EnqueueOutcome> r) {
+        self->deps_.queue->enqueue(std::move(cmd), [self, req, respond, agent_id,
+                                                    details](sdk::Result<sdk::EnqueueOutcome> r) {
             if (r.ok()) {
                 const auto& c = r->command;
                 json::object d = details;
@@ -214,7 +214,8 @@ void ApiHandlers::enqueue(const sdk::HttpRequest& req, std::string agent_id,
                     return respond(error_response(400, "bad_request", st.message()));
                 case sdk::Errc::not_found:
                     return respond(not_found("agent_not_found", "unknown agent"));
-                default: return respond(backend_failure(st, "command queue"));
+                default:
+                    return respond(backend_failure(st, "command queue"));
             }
         });
     });
@@ -234,8 +235,8 @@ void ApiHandlers::get_command(std::string command_id, sdk::HttpResponder respond
             return respond(json_response(status, command_json(*rec)));
         }
         self->deps_.telemetry->get_result(
-            rec->command_id, [respond, status, rec = *rec](
-                                 sdk::Result<std::optional<sdk::CommandResult>> result) {
+            rec->command_id,
+            [respond, status, rec = *rec](sdk::Result<std::optional<sdk::CommandResult>> result) {
                 if (!result.ok()) {
                     return respond(backend_failure(result.status(), "result store"));
                 }
@@ -282,26 +283,26 @@ void ApiHandlers::list_commands(const sdk::HttpRequest& req, sdk::HttpResponder 
 void ApiHandlers::cancel(const sdk::HttpRequest& req, std::string command_id,
                          sdk::HttpResponder respond) {
     auto self = shared_from_this();
-    deps_.queue->cancel(command_id, [self, req, respond, command_id](
-                                        sdk::Result<sdk::CommandRecord> r) {
-        if (r.ok()) {
-            self->audit(req, "command.cancel", command_id, "success",
-                        json::object{{"agent_id", r->agent_id}});
-            return respond(json_response(200, command_json(*r)));
-        }
-        const auto code = r.status().code();
-        if (code == sdk::Errc::not_found || code == sdk::Errc::invalid_argument) {
-            return respond(not_found("command_not_found", "unknown command"));
-        }
-        self->audit(req, "command.cancel", command_id,
-                    code == sdk::Errc::conflict ? "denied" : "failure",
-                    json::object{{"reason", r.status().message()}});
-        if (code == sdk::Errc::conflict) {
-            return respond(error_response(409, "not_cancellable",
-                                          "the command was already dispatched or finished"));
-        }
-        respond(backend_failure(r.status(), "command queue"));
-    });
+    deps_.queue->cancel(
+        command_id, [self, req, respond, command_id](sdk::Result<sdk::CommandRecord> r) {
+            if (r.ok()) {
+                self->audit(req, "command.cancel", command_id, "success",
+                            json::object{{"agent_id", r->agent_id}});
+                return respond(json_response(200, command_json(*r)));
+            }
+            const auto code = r.status().code();
+            if (code == sdk::Errc::not_found || code == sdk::Errc::invalid_argument) {
+                return respond(not_found("command_not_found", "unknown command"));
+            }
+            self->audit(req, "command.cancel", command_id,
+                        code == sdk::Errc::conflict ? "denied" : "failure",
+                        json::object{{"reason", r.status().message()}});
+            if (code == sdk::Errc::conflict) {
+                return respond(error_response(409, "not_cancellable",
+                                              "the command was already dispatched or finished"));
+            }
+            respond(backend_failure(r.status(), "command queue"));
+        });
 }
 
 sdk::Status register_operator_api(sdk::RouteRegistry& routes, ApiDeps deps) {
@@ -315,18 +316,22 @@ sdk::Status register_operator_api(sdk::RouteRegistry& routes, ApiDeps deps) {
     const std::string agents(kAgents);
     const std::string commands(kCommands);
     std::vector<Route> table = {
-        {"GET", agents, [h](const sdk::HttpRequest&, sdk::HttpResponder r) {
-             h->list_agents(std::move(r));
-         }},
+        {"GET", agents,
+         [h](const sdk::HttpRequest&, sdk::HttpResponder r) { h->list_agents(std::move(r)); }},
         {"GET", agents + "/*",
          [h](const sdk::HttpRequest& q, sdk::HttpResponder r) { h->agents_get(q, std::move(r)); }},
         {"POST", agents + "/*",
          [h](const sdk::HttpRequest& q, sdk::HttpResponder r) { h->agents_post(q, std::move(r)); }},
-        {"GET", commands, [h](const sdk::HttpRequest& q,
-                              sdk::HttpResponder r) { h->list_commands(q, std::move(r)); }},
-        {"GET", commands + "/*", [h](const sdk::HttpRequest& q,
-                                     sdk::HttpResponder r) { h->commands_get(q, std::move(r)); }},
-        {"POST", commands + "/*", [h](const sdk::HttpRequest& q, sdk::HttpResponder r) {
+        {"GET", commands,
+         [h](const sdk::HttpRequest& q, sdk::HttpResponder r) {
+             h->list_commands(q, std::move(r));
+         }},
+        {"GET", commands + "/*",
+         [h](const sdk::HttpRequest& q, sdk::HttpResponder r) {
+             h->commands_get(q, std::move(r));
+         }},
+        {"POST", commands + "/*",
+         [h](const sdk::HttpRequest& q, sdk::HttpResponder r) {
              h->commands_post(q, std::move(r));
          }},
     };

@@ -74,9 +74,9 @@ std::optional<std::string> OperatorAuth::authenticate(const sdk::HttpRequest& re
     ev.details = sdk::json::object{{"reason", reason}, {"remote_address", request.remote_address}};
     audit_.record(std::move(ev));
     if (logger_) {
-        logger_->warn("operator authentication failed",
-                      {{"reason", reason}, {"remote_address", request.remote_address},
-                       {"path", request.path}});
+        logger_->warn("operator authentication failed", {{"reason", reason},
+                                                         {"remote_address", request.remote_address},
+                                                         {"path", request.path}});
     }
     return std::nullopt;
 }

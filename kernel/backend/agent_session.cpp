@@ -56,9 +56,8 @@ std::unique_ptr<net::ConnectionHandler> make_agent_session(std::shared_ptr<const
 }
 
 net::HandlerFactory agent_session_factory(std::shared_ptr<const SessionEnv> env) {
-    return [env = std::move(env)](const net::PeerInfo& peer) {
-        return make_agent_session(env, peer);
-    };
+    return
+        [env = std::move(env)](const net::PeerInfo& peer) { return make_agent_session(env, peer); };
 }
 
 SessionCore::SessionCore(std::shared_ptr<const SessionEnv> env, net::PeerInfo peer)
@@ -147,16 +146,17 @@ void SessionCore::handle_frame(const std::string& text) {
     std::string nonce = env.nonce;
     std::int64_t ts = env.ts;
     auto self = shared_from_this();
-    replay.check(peer_.identity, std::move(nonce), ts, cfg_.replay_window_ms,
-                 [self, env = std::move(env)](sdk::Result<sdk::ReplayVerdict> verdict) mutable {
-                     self->post([self, env = std::move(env), verdict = std::move(verdict)]() mutable {
-                         self->busy_ = false;
-                         if (self->phase_ != Phase::closing && self->phase_ != Phase::closed) {
-                             self->on_replay_verdict(std::move(env), std::move(verdict));
-                         }
-                         self->pump();
-                     });
-                 });
+    replay.check(
+        peer_.identity, std::move(nonce), ts, cfg_.replay_window_ms,
+        [self, env = std::move(env)](sdk::Result<sdk::ReplayVerdict> verdict) mutable {
+            self->post([self, env = std::move(env), verdict = std::move(verdict)]() mutable {
+                self->busy_ = false;
+                if (self->phase_ != Phase::closing && self->phase_ != Phase::closed) {
+                    self->on_replay_verdict(std::move(env), std::move(verdict));
+                }
+                self->pump();
+            });
+        });
 }
 
 void SessionCore::on_replay_verdict(proto::Envelope env, sdk::Result<sdk::ReplayVerdict> verdict) {
@@ -168,9 +168,15 @@ void SessionCore::on_replay_verdict(proto::Envelope env, sdk::Result<sdk::Replay
         return;
     }
     switch (*verdict) {
-        case sdk::ReplayVerdict::fresh: dispatch(std::move(env)); return;
-        case sdk::ReplayVerdict::replayed: fail(cc::replayed, "replayed message", env.id); return;
-        case sdk::ReplayVerdict::stale: fail(cc::replayed, "stale message", env.id); return;
+        case sdk::ReplayVerdict::fresh:
+            dispatch(std::move(env));
+            return;
+        case sdk::ReplayVerdict::replayed:
+            fail(cc::replayed, "replayed message", env.id);
+            return;
+        case sdk::ReplayVerdict::stale:
+            fail(cc::replayed, "stale message", env.id);
+            return;
         case sdk::ReplayVerdict::full:
             fail(cc::try_again_later, "replay cache full", env.id);
             return;
@@ -229,10 +235,9 @@ void SessionCore::on_hello(proto::Envelope env, proto::HelloBody hello) {
     h.capabilities = std::move(hello.capabilities);
     h.remote_address = peer_.remote_address;
     auto self = shared_from_this();
-    env_->identity->open_session(std::move(h), cfg_.lease,
-                                 [self](sdk::Result<sdk::OpenSessionResult> r) {
-                                     self->on_open_completion(std::move(r));
-                                 });
+    env_->identity->open_session(
+        std::move(h), cfg_.lease,
+        [self](sdk::Result<sdk::OpenSessionResult> r) { self->on_open_completion(std::move(r)); });
 }
 
 void SessionCore::on_open_completion(sdk::Result<sdk::OpenSessionResult> result) {
@@ -279,14 +284,15 @@ void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
         env_->logger->error("open_session failed",
                             {{"agent", peer_.identity}, {"error", result.status().message()}});
         fail(result.status().code() == sdk::Errc::unavailable ? cc::try_again_later
-                                                                 : cc::internal_error,
+                                                              : cc::internal_error,
              "identity store unavailable", std::nullopt);
         return;
     }
     const auto& r = *result;
     if (r.outcome == sdk::OpenOutcome::revoked) {
         audit("session.denied", "denied",
-              json::object{{"reason", "revoked"}, {"code", static_cast<int>(cc::forbidden)},
+              json::object{{"reason", "revoked"},
+                           {"code", static_cast<int>(cc::forbidden)},
                            {"fingerprint", peer_.cert_fingerprint},
                            {"remote_address", peer_.remote_address}});
         fail(cc::forbidden, "agent revoked", std::nullopt, "session.denied", false);
@@ -303,8 +309,7 @@ void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
                            {"existing_host_id", r.existing_host_id},
                            {"remote_address", peer_.remote_address}});
         count("agenthost_duplicate_sessions_total", "Hellos refused for a duplicate agent_id");
-        fail(cc::duplicate_session, "duplicate session", std::nullopt, "session.duplicate",
-             false);
+        fail(cc::duplicate_session, "duplicate session", std::nullopt, "session.duplicate", false);
         return;
     }
     phase_ = Phase::open;
@@ -411,14 +416,15 @@ void SessionCore::fail(std::uint16_t code, const std::string& reason,
     }
     count("agenthost_frame_rejections_total", "Sessions closed by a protocol rejection",
           {{"code", std::to_string(code)}});
-    env_->logger->info("closing agent session", {{"agent", peer_.identity},
-                                                 {"code", std::to_string(code)},
-                                                 {"reason", reason}});
+    env_->logger->info(
+        "closing agent session",
+        {{"agent", peer_.identity}, {"code", std::to_string(code)}, {"reason", reason}});
     if (!key_.empty() && error_frame_allowed(code)) {
         send_error(code, reason, ref, true);
     }
     if (conn_ && phase_ != Phase::closed) {
-        conn_->close(code, reason);
+        // A close frame carries at most 123 bytes of reason (RFC 6455 §5.5).
+        conn_->close(code, reason.substr(0, 120));
     }
 }
 

@@ -43,10 +43,12 @@ constexpr auto kDrainTimeout = 10s;
 // Past this after a stop signal the process exits regardless (a stuck plugin).
 constexpr auto kShutdownDeadline = 30s;
 
-const std::vector<std::string> kRequiredCapabilities = {"identity", "replay", "queue",
-                                                        "telemetry", "audit"};
+const std::vector<std::string> kRequiredCapabilities = {"identity", "replay", "queue", "telemetry",
+                                                        "audit"};
 
-void print_error(const std::string& what) { std::fprintf(stderr, "backend: %s\n", what.c_str()); }
+void print_error(const std::string& what) {
+    std::fprintf(stderr, "backend: %s\n", what.c_str());
+}
 
 runtime::RuntimeOptions runtime_options(const config::KernelConfig& cfg) {
     runtime::RuntimeOptions o;
@@ -92,7 +94,9 @@ sdk::Status write_ports(const std::string& state_dir, std::uint16_t agents, std:
     {
         std::ofstream out(tmp, std::ios::trunc);
         out << boost::json::serialize(
-                   boost::json::object{{"agents", agents}, {"admin", admin}, {"health", health},
+                   boost::json::object{{"agents", agents},
+                                       {"admin", admin},
+                                       {"health", health},
                                        {"pid", static_cast<std::int64_t>(getpid())}})
             << "\n";
         out.flush();
@@ -242,8 +246,7 @@ int run_backend(const config::KernelConfig& cfg) {
     }
 
     auto api_log = rt.logger("api");
-    api::ApiDeps deps{env.identity, env.queue,  env.telemetry,
-                      env.audit,    api_log.get(), &sessions};
+    api::ApiDeps deps{env.identity, env.queue, env.telemetry, env.audit, api_log.get(), &sessions};
     if (auto st = api::register_operator_api(rt.routes(), deps); !st.ok()) {
         print_error("operator API: " + st.message());
         stop_plugins();
@@ -263,7 +266,7 @@ int run_backend(const config::KernelConfig& cfg) {
     auto admin_tls = net::TlsContext::make_server(admin_tls_opts);
     if (!agent_tls.ok() || !admin_tls.ok()) {
         print_error("tls: " + (!agent_tls.ok() ? agent_tls.status().message()
-                                                : admin_tls.status().message()));
+                                               : admin_tls.status().message()));
         stop_plugins();
         return kExitConfig;
     }
@@ -278,8 +281,8 @@ int run_backend(const config::KernelConfig& cfg) {
                             session_limits(cfg), cfg.identity_binding,
                             agent_session_factory(std::shared_ptr<const SessionEnv>(holder, &env)),
                             cfg.limits.max_connections);
-    rt.metrics().callback_gauge("agenthost_agent_sessions", "Live agent sessions on this host",
-                                {}, [&agents] { return static_cast<double>(agents.session_count()); });
+    rt.metrics().callback_gauge("agenthost_agent_sessions", "Live agent sessions on this host", {},
+                                [&agents] { return static_cast<double>(agents.session_count()); });
     rt.metrics().callback_gauge("agenthost_agent_connections_refused",
                                 "Agent connections refused by the connection cap", {},
                                 [&agents] { return static_cast<double>(agents.refused_count()); });
@@ -306,9 +309,9 @@ int run_backend(const config::KernelConfig& cfg) {
                      {"admin", cfg.listen_admin, admin.port()},
                      {"health", cfg.listen_health, health.port()}};
     for (const auto& l : listening) {
-        log->info("listening", {{"listener", l.name},
-                                {"address", l.ep.address},
-                                {"port", std::to_string(l.port)}});
+        log->info(
+            "listening",
+            {{"listener", l.name}, {"address", l.ep.address}, {"port", std::to_string(l.port)}});
     }
     if (auto s = write_ports(cfg.state_dir, agents.port(), admin.port(), health.port()); !s.ok()) {
         log->warn("ports.json not written", {{"error", s.message()}});

@@ -12,25 +12,23 @@ namespace cc = net::close_code;
 
 void SessionCore::on_ack(proto::Envelope env, proto::AckBody ack) {
     auto self = shared_from_this();
-    env_->queue->acked(peer_.identity, ack.command_id,
-                       [self, ref = env.id, id = ack.command_id](sdk::Status s) {
-                           self->post([self, s = std::move(s), ref, id] {
-                               if (self->phase_ != Phase::open || s.ok()) {
-                                   return;
-                               }
-                               if (s.code() == sdk::Errc::not_found) {
-                                   self->send_error(cc::malformed, "unknown command_id", ref,
-                                                    false);
-                                   return;
-                               }
-                               // The agent keeps the command; a lost ack only means a
-                               // redelivery, which the gateway deduplicates.
-                               self->env_->logger->warn("ack not recorded",
-                                                        {{"agent", self->peer_.identity},
-                                                         {"command_id", id},
-                                                         {"error", s.message()}});
-                           });
-                       });
+    env_->queue->acked(
+        peer_.identity, ack.command_id, [self, ref = env.id, id = ack.command_id](sdk::Status s) {
+            self->post([self, s = std::move(s), ref, id] {
+                if (self->phase_ != Phase::open || s.ok()) {
+                    return;
+                }
+                if (s.code() == sdk::Errc::not_found) {
+                    self->send_error(cc::malformed, "unknown command_id", ref, false);
+                    return;
+                }
+                // The agent keeps the command; a lost ack only means a
+                // redelivery, which the gateway deduplicates.
+                self->env_->logger->warn(
+                    "ack not recorded",
+                    {{"agent", self->peer_.identity}, {"command_id", id}, {"error", s.message()}});
+            });
+        });
 }
 
 // get (is it this agent's command?) → store_result (durable) → completed → result_ack.
@@ -46,9 +44,8 @@ void SessionCore::on_result(proto::Envelope env, proto::ResultBody result) {
             if (self->phase_ != Phase::open) {
                 return;
             }
-            const bool unknown =
-                (!rec.ok() && rec.status().code() == sdk::Errc::not_found) ||
-                (rec.ok() && rec->agent_id != self->peer_.identity);
+            const bool unknown = (!rec.ok() && rec.status().code() == sdk::Errc::not_found) ||
+                                 (rec.ok() && rec->agent_id != self->peer_.identity);
             if (unknown) {
                 self->send_error(cc::malformed, "unknown command_id", ref, false);
                 return;
@@ -73,10 +70,10 @@ void SessionCore::store_result(std::string ref, proto::ResultBody result) {
         result.to_command_result(peer_.identity, env_->clock->now_unix_ms()),
         [self, ref = std::move(ref), command_id, status](sdk::Result<bool> stored) {
             if (!stored.ok()) {
-                self->env_->logger->warn("result not stored", {{"agent", self->peer_.identity},
-                                                                {"command_id", command_id},
-                                                                {"error",
-                                                                 stored.status().message()}});
+                self->env_->logger->warn("result not stored",
+                                         {{"agent", self->peer_.identity},
+                                          {"command_id", command_id},
+                                          {"error", stored.status().message()}});
                 return;
             }
             self->env_->queue->completed(
@@ -90,8 +87,7 @@ void SessionCore::store_result(std::string ref, proto::ResultBody result) {
 }
 
 void SessionCore::on_result_completed(const std::string& ref, const std::string& command_id,
-                                      sdk::CommandState status, bool fresh,
-                                      const sdk::Status& s) {
+                                      sdk::CommandState status, bool fresh, const sdk::Status& s) {
     if (phase_ != Phase::open) {
         return;
     }
@@ -100,10 +96,9 @@ void SessionCore::on_result_completed(const std::string& ref, const std::string&
         return;
     }
     if (!s.ok()) {
-        env_->logger->warn("result stored but command state not updated",
-                           {{"agent", peer_.identity},
-                            {"command_id", command_id},
-                            {"error", s.message()}});
+        env_->logger->warn(
+            "result stored but command state not updated",
+            {{"agent", peer_.identity}, {"command_id", command_id}, {"error", s.message()}});
         return;
     }
     if (fresh) {
@@ -122,38 +117,37 @@ void SessionCore::on_telemetry(proto::Envelope env, proto::TelemetryBody batch) 
     b.agent_id = peer_.identity;
     b.batch_id = batch.batch_id;
     b.points = std::move(batch.points);
-    env_->telemetry->store_batch(
-        std::move(b), [self, batch_id = batch.batch_id](sdk::Result<sdk::IngestOutcome> r) {
-            self->post([self, batch_id, r = std::move(r)] {
-                if (!r.ok()) {
-                    // No ack: the gateway keeps the batch spooled and resends it.
-                    self->env_->logger->warn("telemetry not stored",
-                                             {{"agent", self->peer_.identity},
-                                              {"batch_id", batch_id},
-                                              {"error", r.status().message()}});
-                    return;
-                }
-                self->count("agenthost_telemetry_points_total", "Telemetry points received",
-                            {{"outcome", "accepted"}}, r->accepted);
-                self->count("agenthost_telemetry_points_total", "Telemetry points received",
-                            {{"outcome", "duplicate"}}, r->duplicates);
-                if (self->phase_ != Phase::open) {
-                    return;
-                }
-                proto::TelemetryAckBody ack;
-                ack.batch_id = batch_id;
-                ack.accepted = static_cast<std::int64_t>(r->accepted);
-                ack.duplicates = static_cast<std::int64_t>(r->duplicates);
-                self->send_frame(proto::type::telemetry_ack, ack.to_json());
-            });
+    env_->telemetry->store_batch(std::move(b), [self, batch_id = batch.batch_id](
+                                                   sdk::Result<sdk::IngestOutcome> r) {
+        self->post([self, batch_id, r = std::move(r)] {
+            if (!r.ok()) {
+                // No ack: the gateway keeps the batch spooled and resends it.
+                self->env_->logger->warn("telemetry not stored", {{"agent", self->peer_.identity},
+                                                                  {"batch_id", batch_id},
+                                                                  {"error", r.status().message()}});
+                return;
+            }
+            self->count("agenthost_telemetry_points_total", "Telemetry points received",
+                        {{"outcome", "accepted"}}, r->accepted);
+            self->count("agenthost_telemetry_points_total", "Telemetry points received",
+                        {{"outcome", "duplicate"}}, r->duplicates);
+            if (self->phase_ != Phase::open) {
+                return;
+            }
+            proto::TelemetryAckBody ack;
+            ack.batch_id = batch_id;
+            ack.accepted = static_cast<std::int64_t>(r->accepted);
+            ack.duplicates = static_cast<std::int64_t>(r->duplicates);
+            self->send_frame(proto::type::telemetry_ack, ack.to_json());
         });
+    });
 }
 
 // Called by the queue on a loop thread, not on this session's strand: it touches only
 // what it captured (all fixed before attach) and the thread-safe Connection.
 sdk::DeliverFn SessionCore::make_deliver() {
-    return [env = env_, weak_conn = std::weak_ptr<net::Connection>(conn_),
-            agent = peer_.identity, kid = kid_, key = key_](const sdk::CommandRecord& c) {
+    return [env = env_, weak_conn = std::weak_ptr<net::Connection>(conn_), agent = peer_.identity,
+            kid = kid_, key = key_](const sdk::CommandRecord& c) {
         auto conn = weak_conn.lock();
         if (!conn) {
             return false;
@@ -165,20 +159,21 @@ sdk::DeliverFn SessionCore::make_deliver() {
         body.issued_at = c.created_ms;
         body.deadline = c.deadline_ms;
         body.attempt = c.attempts < 1 ? 1 : c.attempts;
-        const bool sent = conn->send(proto::encode(proto::type::command, agent, body.to_json(),
-                                                   kid, key, env->clock->now_unix_ms()));
+        const bool sent = conn->send(proto::encode(proto::type::command, agent, body.to_json(), kid,
+                                                   key, env->clock->now_unix_ms()));
         if (sent) {
             sdk::AuditEvent ev;
             ev.actor = "kernel";
             ev.action = "command.dispatch";
             ev.target = c.command_id;
             ev.outcome = "success";
-            ev.details = json::object{{"agent_id", agent}, {"name", c.name},
-                                      {"attempt", body.attempt}};
+            ev.details =
+                json::object{{"agent_id", agent}, {"name", c.name}, {"attempt", body.attempt}};
             env->audit->record(std::move(ev));
             if (env->metrics) {
-                env->metrics->counter("agenthost_commands_dispatched_total",
-                                      "Command deliveries written to agent sessions")
+                env->metrics
+                    ->counter("agenthost_commands_dispatched_total",
+                              "Command deliveries written to agent sessions")
                     .inc();
             }
         }

@@ -40,7 +40,8 @@ public:
 
 private:
     std::map<std::string, std::string, std::less<>> masters_;
-    std::map<std::string, std::pair<std::string, std::string>, std::less<>> fixed_;  // kid → (agent, key)
+    std::map<std::string, std::pair<std::string, std::string>, std::less<>>
+        fixed_;  // kid → (agent, key)
     mutable std::shared_ptr<std::mutex> cache_mu_ = std::make_shared<std::mutex>();
     mutable std::shared_ptr<std::unordered_map<std::string, std::string>> cache_ =
         std::make_shared<std::unordered_map<std::string, std::string>>();

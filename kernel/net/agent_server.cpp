@@ -116,7 +116,10 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
 public:
     Handshake(std::shared_ptr<AgentServer::State> st, tcp::socket socket,
               std::shared_ptr<TlsContext> tls)
-        : st_(std::move(st)), tls_(std::move(tls)), ws_(std::move(socket), tls_->native()) {}
+        : st_(std::move(st)),
+          tls_(std::move(tls)),
+          ws_(std::move(socket), tls_->native()),
+          executor_(ws_.get_executor()) {}
 
     void run() {
         remote_ = remote_address(beast::get_lowest_layer(ws_).socket());
@@ -128,7 +131,8 @@ public:
 
     // Drain/teardown: fail whatever step is pending.
     void abort() {
-        asio::post(ws_.get_executor(), [self = shared_from_this()] {
+        // The saved executor: ws_ may have been moved into a session meanwhile.
+        asio::post(executor_, [self = shared_from_this()] {
             if (!self->upgraded_) {
                 error_code ignored;
                 beast::get_lowest_layer(self->ws_).socket().close(ignored);
@@ -185,8 +189,8 @@ private:
         ws_.read_message_max(0);  // WsSession enforces max_message_bytes itself
         // Bound the 101 write too (the session timer is not running yet).
         beast::get_lowest_layer(ws_).expires_after(st_->limits.handshake_timeout);
-        ws_.async_accept(req, beast::bind_front_handler(&Handshake::on_upgrade,
-                                                         shared_from_this()));
+        ws_.async_accept(req,
+                         beast::bind_front_handler(&Handshake::on_upgrade, shared_from_this()));
     }
 
     void respond(http::status status, const char* code, const char* message) {
@@ -194,8 +198,8 @@ private:
         res_.result(status);
         res_.set(http::field::content_type, "application/json");
         res_.set(http::field::server, "agenthost");
-        res_.body() = std::string(R"({"error":{"code":")") + code + R"(","message":")" +
-                      message + "\"}}";
+        res_.body() =
+            std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + "\"}}";
         res_.keep_alive(false);
         res_.prepare_payload();
         http::async_write(ws_.next_layer(), res_,
@@ -248,6 +252,7 @@ private:
     std::shared_ptr<AgentServer::State> st_;
     std::shared_ptr<TlsContext> tls_;
     WsStream ws_;
+    WsStream::executor_type executor_;
     beast::flat_buffer buffer_;
     http::request_parser<http::empty_body> parser_;
     http::response<http::string_body> res_;
@@ -423,7 +428,9 @@ sdk::Status AgentServer::start() {
     return {};
 }
 
-std::uint16_t AgentServer::port() const { return state_->port.load(); }
+std::uint16_t AgentServer::port() const {
+    return state_->port.load();
+}
 
 void AgentServer::set_tls(std::shared_ptr<TlsContext> tls) {
     std::lock_guard lock(state_->mu);
@@ -482,6 +489,8 @@ std::size_t AgentServer::session_count() const {
     return state_->sessions.size();
 }
 
-std::uint64_t AgentServer::refused_count() const { return state_->refused_n.load(); }
+std::uint64_t AgentServer::refused_count() const {
+    return state_->refused_n.load();
+}
 
 }  // namespace agenthost::net

@@ -74,11 +74,11 @@ public:
 
 // Per-session limits applied by net/.
 struct SessionLimits {
-    std::size_t max_message_bytes = 1 << 20;        // > → close 1009
-    std::size_t max_write_queue = 1024;             // messages queued for writing
-    std::chrono::seconds heartbeat{30};             // ping interval
-    std::chrono::seconds idle_timeout{90};          // nothing from the peer → close
-    std::chrono::seconds handshake_timeout{10};     // TLS + HTTP upgrade (and closing)
+    std::size_t max_message_bytes = 1 << 20;     // > → close 1009
+    std::size_t max_write_queue = 1024;          // messages queued for writing
+    std::chrono::seconds heartbeat{30};          // ping interval
+    std::chrono::seconds idle_timeout{90};       // nothing from the peer → close
+    std::chrono::seconds handshake_timeout{10};  // TLS + HTTP upgrade (and closing)
     // Write queue at its cap with no write completing for this long → close 1008.
     std::chrono::seconds write_stall_timeout{30};
 };

@@ -74,9 +74,8 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
 public:
     using EndHook = std::function<void(std::uint64_t id, std::uint16_t code)>;
 
-    WsSession(WsStream ws, PeerInfo peer, SessionLimits limits,
-              std::shared_ptr<TlsContext> tls, std::shared_ptr<NetMetrics> metrics,
-              EndHook on_end);
+    WsSession(WsStream ws, PeerInfo peer, SessionLimits limits, std::shared_ptr<TlsContext> tls,
+              std::shared_ptr<NetMetrics> metrics, EndHook on_end);
     ~WsSession() override;
 
     // Posts to the strand: on_open, then the read loop and the timer.

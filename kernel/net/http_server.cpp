@@ -108,9 +108,9 @@ public:
         remote_ = remote_address(beast::get_lowest_layer(stream_).socket());
         if constexpr (kTls) {
             beast::get_lowest_layer(stream_).expires_after(st_->options.read_timeout);
-            stream_.async_handshake(asio::ssl::stream_base::server,
-                                    beast::bind_front_handler(&HttpSession::on_handshake,
-                                                              this->shared_from_this()));
+            stream_.async_handshake(
+                asio::ssl::stream_base::server,
+                beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
         } else {
             do_read();
         }
@@ -139,9 +139,9 @@ private:
         beast::get_lowest_layer(stream_).expires_after(
             requests_ == 0 ? st_->options.read_timeout
                            : st_->options.keep_alive_timeout + st_->options.read_timeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         beast::bind_front_handler(&HttpSession::on_read,
-                                                   this->shared_from_this()));
+        http::async_read(
+            stream_, buffer_, *parser_,
+            beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
     }
 
     void on_read(error_code ec, std::size_t) {
@@ -185,8 +185,8 @@ private:
             request_.actor = std::move(*actor);
         }
         bool method_mismatch = false;
-        auto route = st_->rt.routes().match(st_->kind, request_.method, request_.path,
-                                            &method_mismatch);
+        auto route =
+            st_->rt.routes().match(st_->kind, request_.method, request_.path, &method_mismatch);
         if (!route) {
             return write(method_mismatch
                              ? error_response(405, "method_not_allowed", "method not allowed")
@@ -237,9 +237,9 @@ private:
         res_.keep_alive(keep_alive_);
         res_.prepare_payload();
         beast::get_lowest_layer(stream_).expires_after(st_->options.read_timeout);
-        http::async_write(stream_, res_,
-                          beast::bind_front_handler(&HttpSession::on_write,
-                                                    this->shared_from_this()));
+        http::async_write(
+            stream_, res_,
+            beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
     }
 
     void on_write(error_code ec, std::size_t) {
@@ -279,8 +279,8 @@ private:
     void do_shutdown() {
         if constexpr (kTls) {
             beast::get_lowest_layer(stream_).expires_after(st_->options.read_timeout);
-            stream_.async_shutdown(beast::bind_front_handler(&HttpSession::on_shutdown,
-                                                             this->shared_from_this()));
+            stream_.async_shutdown(
+                beast::bind_front_handler(&HttpSession::on_shutdown, this->shared_from_this()));
         } else {
             error_code ignored;
             stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -393,7 +393,9 @@ HttpServer::HttpServer(runtime::Runtime& runtime, Endpoint endpoint, sdk::Listen
     : state_(std::make_shared<State>(runtime, std::move(endpoint), kind, std::move(tls),
                                      std::move(auth), std::move(on_unauthorized), options)) {}
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+    stop();
+}
 
 sdk::Status HttpServer::start() {
     auto& st = *state_;
@@ -424,7 +426,9 @@ sdk::Status HttpServer::start() {
     return {};
 }
 
-std::uint16_t HttpServer::port() const { return state_->port.load(); }
+std::uint16_t HttpServer::port() const {
+    return state_->port.load();
+}
 
 void HttpServer::set_tls(std::shared_ptr<TlsContext> tls) {
     std::lock_guard lock(state_->mu);

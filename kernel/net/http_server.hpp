@@ -35,12 +35,12 @@ using AuthHook = std::function<std::optional<std::string>(const sdk::HttpRequest
 using UnauthorizedHook = std::function<void(const sdk::HttpRequest&)>;
 
 struct HttpServerOptions {
-    std::size_t body_limit = 1 << 20;                 // larger → 413
-    std::size_t header_limit = 16 * 1024;             // larger → 431
-    std::chrono::seconds read_timeout{10};            // one whole request (or TLS handshake)
-    std::chrono::seconds keep_alive_timeout{30};      // idle between requests
-    std::chrono::seconds handler_timeout{30};         // no answer → 504
-    std::size_t max_connections = 1024;               // more are closed after accept
+    std::size_t body_limit = 1 << 20;             // larger → 413
+    std::size_t header_limit = 16 * 1024;         // larger → 431
+    std::chrono::seconds read_timeout{10};        // one whole request (or TLS handshake)
+    std::chrono::seconds keep_alive_timeout{30};  // idle between requests
+    std::chrono::seconds handler_timeout{30};     // no answer → 504
+    std::size_t max_connections = 1024;           // more are closed after accept
 };
 
 class HttpServer {

@@ -3,8 +3,8 @@
 // the streams in stream_util.cpp.
 #include "kernel/net/tls.hpp"
 
-#include <boost/asio/ssl.hpp>
 #include <openssl/ssl.h>
+#include <boost/asio/ssl.hpp>
 
 namespace agenthost::net {
 
@@ -20,8 +20,7 @@ constexpr const char* kTls12Ciphers =
 
 sdk::Status fail(const std::string& what, const std::string& file,
                  const boost::system::error_code& ec) {
-    return sdk::error(sdk::Errc::invalid_argument,
-                      what + " '" + file + "': " + ec.message());
+    return sdk::error(sdk::Errc::invalid_argument, what + " '" + file + "': " + ec.message());
 }
 
 sdk::Status set_floor(ssl::context& ctx, const std::string& min_version) {
@@ -70,9 +69,15 @@ struct TlsContext::Impl {
 TlsContext::TlsContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsContext::~TlsContext() = default;
 
-ssl::context& TlsContext::native() { return impl_->ctx; }
-const std::vector<std::string>& TlsContext::pins() const noexcept { return impl_->pins; }
-bool TlsContext::is_server() const noexcept { return impl_->server; }
+ssl::context& TlsContext::native() {
+    return impl_->ctx;
+}
+const std::vector<std::string>& TlsContext::pins() const noexcept {
+    return impl_->pins;
+}
+bool TlsContext::is_server() const noexcept {
+    return impl_->server;
+}
 
 sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_server(const TlsServerOptions& o) {
     auto impl = std::make_unique<Impl>(ssl::context::tls_server);

@@ -17,9 +17,9 @@ class context;
 namespace agenthost::net {
 
 struct TlsServerOptions {
-    std::string cert_file;       // PEM: leaf first, then intermediates
-    std::string key_file;        // PEM private key
-    std::string client_ca_file;  // empty: no client certificate asked (admin HTTPS)
+    std::string cert_file;            // PEM: leaf first, then intermediates
+    std::string key_file;             // PEM private key
+    std::string client_ca_file;       // empty: no client certificate asked (admin HTTPS)
     std::string min_version = "1.3";  // "1.3" | "1.2" (1.2 only with ECDHE + AEAD)
 };
 

@@ -2,9 +2,9 @@
 // chain against the CA) → SPKI pin check → upgrade with agenthost.v1 → WsSession.
 #include "kernel/net/ws_client.hpp"
 
-#include <boost/beast/http.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <boost/beast/http.hpp>
 
 #include "kernel/net/detail.hpp"
 #include "kernel/runtime/runtime.hpp"
@@ -32,15 +32,16 @@ public:
 
     void run() {
         beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
-        resolver_.async_resolve(url_.host, url_.port,
-                                beast::bind_front_handler(&Connect::on_resolve,
-                                                          shared_from_this()));
+        resolver_.async_resolve(
+            url_.host, url_.port,
+            beast::bind_front_handler(&Connect::on_resolve, shared_from_this()));
     }
 
 private:
     void on_resolve(error_code ec, tcp::resolver::results_type results) {
         if (ec) {
-            return fail(sdk::Errc::unavailable, "cannot resolve " + url_.host + ": " + ec.message());
+            return fail(sdk::Errc::unavailable,
+                        "cannot resolve " + url_.host + ": " + ec.message());
         }
         beast::get_lowest_layer(ws_).async_connect(
             results, beast::bind_front_handler(&Connect::on_connect, shared_from_this()));
@@ -70,8 +71,8 @@ private:
     void on_tls(error_code ec) {
         SSL* ssl = ws_.next_layer().native_handle();
         if (ec) {
-            return fail(sdk::Errc::unavailable,
-                        ec == beast::error::timeout ? "TLS handshake timed out"
+            return fail(sdk::Errc::unavailable, ec == beast::error::timeout
+                                                    ? "TLS handshake timed out"
                                                     : tls_failure(ssl, ec));
         }
         if (!tls_->pins().empty()) {
@@ -95,8 +96,8 @@ private:
             req.set(http::field::user_agent, "agenthost-gateway");
         }));
         ws_.read_message_max(0);  // WsSession enforces max_message_bytes itself
-        std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]"
-                                                                    : url_.host;
+        std::string host =
+            url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
         ws_.async_handshake(res_, host + ":" + url_.port, url_.target,
                             beast::bind_front_handler(&Connect::on_upgrade, shared_from_this()));
     }
@@ -115,8 +116,8 @@ private:
             beast::get_lowest_layer(ws_).socket().close(ignored);
             return fail(sdk::Errc::unavailable, "backend did not select subprotocol agenthost.v1");
         }
-        auto session = std::make_shared<WsSession>(std::move(ws_), std::move(peer_), limits_,
-                                                   tls_, metrics_, nullptr);
+        auto session = std::make_shared<WsSession>(std::move(ws_), std::move(peer_), limits_, tls_,
+                                                   metrics_, nullptr);
         session->start(std::move(handler_));
     }
 
@@ -181,14 +182,14 @@ sdk::Result<WsClient::Url> WsClient::parse_url(const std::string& url) {
     return out;
 }
 
-void WsClient::connect(runtime::Runtime& runtime, std::string url,
-                       std::shared_ptr<TlsContext> tls, SessionLimits limits,
-                       std::unique_ptr<ConnectionHandler> handler,
+void WsClient::connect(runtime::Runtime& runtime, std::string url, std::shared_ptr<TlsContext> tls,
+                       SessionLimits limits, std::unique_ptr<ConnectionHandler> handler,
                        std::function<void(sdk::Status)> on_connect_failed) {
     auto parsed = parse_url(url);
     if (!parsed || !tls || tls->is_server()) {
-        auto st = parsed ? sdk::error(sdk::Errc::invalid_argument, "a client TLS context is required")
-                         : parsed.status();
+        auto st = parsed
+                      ? sdk::error(sdk::Errc::invalid_argument, "a client TLS context is required")
+                      : parsed.status();
         asio::post(runtime.io(), [f = std::move(on_connect_failed), st] {
             if (f) {
                 f(st);

@@ -28,9 +28,8 @@ public:
     // bounded by limits.handshake_timeout. `tls` must be a client context
     // (TlsContext::make_client). Callbacks run on a loop thread; the caller
     // reconnects (with backoff) from on_close / on_connect_failed.
-    static void connect(runtime::Runtime& runtime, std::string url,
-                        std::shared_ptr<TlsContext> tls, SessionLimits limits,
-                        std::unique_ptr<ConnectionHandler> handler,
+    static void connect(runtime::Runtime& runtime, std::string url, std::shared_ptr<TlsContext> tls,
+                        SessionLimits limits, std::unique_ptr<ConnectionHandler> handler,
                         std::function<void(sdk::Status)> on_connect_failed);
 
     struct Url {

@@ -22,13 +22,17 @@ NetMetrics::NetMetrics(sdk::Metrics& m)
       frames_out(m.counter("agenthost_frames_out_total", "WebSocket messages sent")) {}
 
 void NetMetrics::closed(std::uint16_t code) {
-    registry.counter("agenthost_closes_total", "WebSocket sessions ended, by close code",
-                     {{"code", std::to_string(code)}}).inc();
+    registry
+        .counter("agenthost_closes_total", "WebSocket sessions ended, by close code",
+                 {{"code", std::to_string(code)}})
+        .inc();
 }
 
 void NetMetrics::handshake(const char* result) {
-    registry.counter("agenthost_handshakes_total", "Agent connection handshakes, by result",
-                     {{"result", result}}).inc();
+    registry
+        .counter("agenthost_handshakes_total", "Agent connection handshakes, by result",
+                 {{"result", result}})
+        .inc();
 }
 
 std::string remote_address(const tcp::socket& socket) {
@@ -57,8 +61,8 @@ PeerCert peer_cert(SSL* ssl, std::string_view binding) {
         return out;
     }
     char cn[256] = {};
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                  sizeof(cn)) > 0) {
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn)) >
+        0) {
         out.identity = std::string(cn);
     }
     return out;
@@ -108,12 +112,20 @@ WsSession::WsSession(WsStream ws, PeerInfo peer, SessionLimits limits,
       metrics_(std::move(metrics)),
       on_end_(std::move(on_end)),
       id_(g_next_id.fetch_add(1)),
-      timer_(ws_.get_executor()) {}
+      timer_(ws_.get_executor()) {
+    // Zero intervals would spin the timer (config validation requires >= 1 s anyway).
+    limits_.heartbeat = std::max(limits_.heartbeat, std::chrono::seconds(1));
+    limits_.idle_timeout = std::max(limits_.idle_timeout, std::chrono::seconds(1));
+    limits_.write_stall_timeout = std::max(limits_.write_stall_timeout, std::chrono::seconds(1));
+    limits_.handshake_timeout = std::max(limits_.handshake_timeout, std::chrono::seconds(1));
+    limits_.max_write_queue = std::max<std::size_t>(limits_.max_write_queue, 1);
+}
 
 WsSession::~WsSession() = default;
 
 void WsSession::start(std::unique_ptr<ConnectionHandler> handler) {
-    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), h = std::move(handler)]() mutable {
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(),
+                                        h = std::move(handler)]() mutable {
         self->handler_ = std::move(h);
         self->metrics_->connections.add(1);
         auto now = Clock::now();
@@ -141,10 +153,9 @@ bool WsSession::send(std::string text) {
         asio::post(ws_.get_executor(), [self = shared_from_this()] { self->arm_timer(); });
         return false;
     }
-    asio::post(ws_.get_executor(),
-               [self = shared_from_this(), t = std::move(text)]() mutable {
-                   self->enqueue(std::move(t));
-               });
+    asio::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text)]() mutable {
+        self->enqueue(std::move(t));
+    });
     return true;
 }
 
@@ -152,9 +163,10 @@ void WsSession::close(std::uint16_t code, std::string reason) {
     if (closing_.exchange(true)) {
         return;
     }
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)]() mutable {
-        self->request_close(code, std::move(r));
-    });
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), code, r = std::move(reason)]() mutable {
+                   self->request_close(code, std::move(r));
+               });
 }
 
 void WsSession::post(std::function<void()> fn) {
@@ -170,8 +182,8 @@ void WsSession::abort(std::uint16_t code) {
 // read_message_max path fails the stream and reports the TLS teardown error instead
 // of "too big", so the handler could not learn 1009. Memory stays within max + 1.
 void WsSession::do_read() {
-    std::size_t room = limits_.max_message_bytes + 1 - std::min(buffer_.size(),
-                                                                 limits_.max_message_bytes);
+    std::size_t room =
+        limits_.max_message_bytes + 1 - std::min(buffer_.size(), limits_.max_message_bytes);
     ws_.async_read_some(buffer_, std::min<std::size_t>(room, 64 * 1024),
                         beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
 }

@@ -43,9 +43,9 @@ struct Rejection {
 struct VerifyOptions {
     std::size_t max_frame_bytes = 1 << 20;
     std::int64_t max_skew_ms = 30'000;
-    std::int64_t now_ms = 0;             // receiver's clock
-    std::string_view expected_agent;     // the session's mTLS identity
-    std::string_view required_kid;       // non-empty once the session's kid is fixed
+    std::int64_t now_ms = 0;          // receiver's clock
+    std::string_view expected_agent;  // the session's mTLS identity
+    std::string_view required_kid;    // non-empty once the session's kid is fixed
 };
 
 // Result of verify(): the envelope, or why it was rejected.

@@ -102,8 +102,7 @@ TEST_F(OperatorApiTest, EnqueueBadBodiesAre400) {
 
 TEST_F(OperatorApiTest, TimeoutBoundsAccepted) {
     EXPECT_EQ(enqueue(R"({"name":"builtin.echo","timeout_s":1})").status, 202);
-    EXPECT_EQ(enqueue(R"({"name":"builtin.echo","timeout_s":86400,"args":{"a":1}})").status,
-              202);
+    EXPECT_EQ(enqueue(R"({"name":"builtin.echo","timeout_s":86400,"args":{"a":1}})").status, 202);
     EXPECT_EQ(queue.enqueued.back().timeout_s, 86400);
     EXPECT_EQ(queue.enqueued.back().args.at("a").as_int64(), 1);
 }
@@ -301,8 +300,7 @@ TEST_F(OperatorApiTest, TelemetryQuery) {
                   .status,
               400);
     // 400 beats 404.
-    EXPECT_EQ(call("GET", "/api/v1/agents/gw-99/telemetry", {}, {}, Q{{"limit", "0"}}).status,
-              400);
+    EXPECT_EQ(call("GET", "/api/v1/agents/gw-99/telemetry", {}, {}, Q{{"limit", "0"}}).status, 400);
     EXPECT_EQ(call("GET", "/api/v1/agents/gw-99/telemetry").status, 404);
     telemetry.points.push_back(sdk::TelemetryPoint{"cpu", 1795766400000, 0.5, {{"core", "0"}}});
     auto r = call("GET", path, {}, {},

@@ -23,9 +23,10 @@ protected:
     }
     FakeAuditSink audit;
     FakeLogger logger;
-    api::OperatorAuth auth{{{"alice", util::sha256_hex("tok-alice")},
-                            {"bob", util::sha256_hex("tok-bob")}},
-                           audit, &logger};
+    api::OperatorAuth auth{
+        {{"alice", util::sha256_hex("tok-alice")}, {"bob", util::sha256_hex("tok-bob")}},
+        audit,
+        &logger};
 };
 
 TEST_F(OperatorAuthTest, ValidTokenNamesTheOperator) {

@@ -52,8 +52,8 @@ TEST_F(AgentSessionTest, TamperedPayloadIs4401) {
     auto second = f.find('.', first + 1);
     auto payload = payload_of(f);
     payload["ts"] = payload.at("ts").as_int64() + 1;
-    std::string forged = f.substr(0, first + 1) +
-                         util::base64url_encode(json::serialize(payload)) + f.substr(second);
+    std::string forged = f.substr(0, first + 1) + util::base64url_encode(json::serialize(payload)) +
+                         f.substr(second);
     receive(forged);
     EXPECT_EQ(conn->close_code(), 4401);
     EXPECT_TRUE(identity.opens.empty());
@@ -206,8 +206,8 @@ TEST_F(AgentSessionTest, TelemetryAckedOnlyAfterStoreCompletes) {
     open_session();
     telemetry.defer.deferred = true;
     const std::string batch = util::uuid_v4();
-    json::array points{json::object{{"metric", "cpu.load"}, {"ts", clock.now_unix_ms()},
-                                    {"value", 0.5}}};
+    json::array points{
+        json::object{{"metric", "cpu.load"}, {"ts", clock.now_unix_ms()}, {"value", 0.5}}};
     receive(frame("telemetry", json::object{{"batch_id", batch}, {"points", points}}));
     ASSERT_EQ(telemetry.batches.size(), 1u);
     EXPECT_EQ(telemetry.batches[0].agent_id, "gw-01");
@@ -242,8 +242,8 @@ TEST_F(AgentSessionTest, TooManyPointsIs4400) {
 }
 
 json::object result_body(const std::string& id) {
-    return json::object{{"command_id", id},     {"status", "succeeded"}, {"exit_code", 0},
-                        {"output", "hi"},       {"truncated", false},    {"started_at", 1},
+    return json::object{{"command_id", id}, {"status", "succeeded"}, {"exit_code", 0},
+                        {"output", "hi"},   {"truncated", false},    {"started_at", 1},
                         {"finished_at", 2}};
 }
 

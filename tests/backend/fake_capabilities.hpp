@@ -102,9 +102,9 @@ public:
                       sdk::Callback<sdk::Result<sdk::OpenSessionResult>> done) override {
         opens.push_back(hello);
         last_lease = lease;
-        sdk::Result<sdk::OpenSessionResult> r = open_status.ok()
-                                                    ? sdk::Result(open_result)
-                                                    : sdk::Result<sdk::OpenSessionResult>(open_status);
+        sdk::Result<sdk::OpenSessionResult> r =
+            open_status.ok() ? sdk::Result(open_result)
+                             : sdk::Result<sdk::OpenSessionResult>(open_status);
         if (r.ok() && r->outcome == sdk::OpenOutcome::opened) {
             auto& a = agents[hello.agent_id];
             a.agent_id = hello.agent_id;
@@ -115,8 +115,8 @@ public:
         }
         open_defer.run([done, r] { done(r); });
     }
-    void renew_session(std::string agent_id, std::string session_id,
-                       std::chrono::milliseconds, sdk::Callback<sdk::Status> done) override {
+    void renew_session(std::string agent_id, std::string session_id, std::chrono::milliseconds,
+                       sdk::Callback<sdk::Status> done) override {
         renews.emplace_back(std::move(agent_id), std::move(session_id));
         done(renew_status);
     }
@@ -325,9 +325,9 @@ public:
     void store_batch(sdk::TelemetryBatch b,
                      sdk::Callback<sdk::Result<sdk::IngestOutcome>> done) override {
         batches.push_back(b);
-        sdk::Result<sdk::IngestOutcome> r = batch_status.ok()
-                                                ? sdk::Result(sdk::IngestOutcome{b.points.size(), 0})
-                                                : sdk::Result<sdk::IngestOutcome>(batch_status);
+        sdk::Result<sdk::IngestOutcome> r =
+            batch_status.ok() ? sdk::Result(sdk::IngestOutcome{b.points.size(), 0})
+                              : sdk::Result<sdk::IngestOutcome>(batch_status);
         defer.run([done, r] { done(r); });
     }
     void query(sdk::TelemetryQuery q,

@@ -243,9 +243,10 @@ TEST_F(UplinkTest, BadMacClosesWith4401) {
 TEST_F(UplinkTest, ReplayedNonceClosesWith4410) {
     open_and_welcome();
     const std::string nonce = util::nonce();
-    handler_->on_message(frame("result_ack", proto::ResultAckBody{"x"}.to_json(), nonce));
+    const auto ack = proto::ResultAckBody{util::uuid_v4()}.to_json();
+    handler_->on_message(frame("result_ack", ack, nonce));
     EXPECT_FALSE(conn_->close_code().has_value());
-    handler_->on_message(frame("result_ack", proto::ResultAckBody{"x"}.to_json(), nonce));
+    handler_->on_message(frame("result_ack", ack, nonce));
     EXPECT_EQ(conn_->close_code(), 4410);
 }
 

@@ -88,7 +88,9 @@ struct ConnectResult {
         return *failure;
     }
     // Waits for either outcome.
-    bool settle() { return wait_until([&] { return events->opened || *failed; }); }
+    bool settle() {
+        return wait_until([&] { return events->opened || *failed; });
+    }
 };
 
 class AgentServerTest : public ::testing::Test {
@@ -116,8 +118,7 @@ protected:
                       std::string binding = "cn", std::size_t burst = 0,
                       std::string address = "127.0.0.1") {
         const auto& pki = Pki::main();
-        auto tls = TlsContext::make_server(
-            {pki.backend_crt(), pki.backend_key(), pki.ca(), "1.3"});
+        auto tls = TlsContext::make_server({pki.backend_crt(), pki.backend_key(), pki.ca(), "1.3"});
         ASSERT_TRUE(tls) << tls.status().message();
         server_ = std::make_unique<AgentServer>(
             *rt_, Endpoint{address, 0}, *tls, limits, binding,
@@ -149,8 +150,7 @@ protected:
         ConnectResult r;
         std::string url = "wss://" + host + ":" + std::to_string(server_->port()) + path;
         WsClient::connect(*rt_, url, std::move(tls), limits,
-                          std::make_unique<RecordingHandler>(r.events, false),
-                          [r](sdk::Status st) {
+                          std::make_unique<RecordingHandler>(r.events, false), [r](sdk::Status st) {
                               {
                                   std::lock_guard lock(*r.mu);
                                   *r.failure = st.message();
@@ -234,10 +234,10 @@ TEST_F(AgentServerTest, TlsHandshakeFailsWithoutValidClientCertificate) {
     };
     std::vector<Case> cases{
         {"no client certificate", client_tls("", "")},
-        {"certificate from another CA", client_tls(other.agent_crt("gw-01"),
-                                                   other.agent_key("gw-01"))},
-        {"expired certificate", client_tls(pki.agent_crt("gw-01-expired"),
-                                           pki.agent_key("gw-01-expired"))},
+        {"certificate from another CA",
+         client_tls(other.agent_crt("gw-01"), other.agent_key("gw-01"))},
+        {"expired certificate",
+         client_tls(pki.agent_crt("gw-01-expired"), pki.agent_key("gw-01-expired"))},
     };
     auto before = handshakes("tls_failed");
     for (auto& tc : cases) {
@@ -326,7 +326,8 @@ TEST_F(AgentServerTest, BinaryMessageCloses1003) {
     auto head = raw.read_n(4);
     ASSERT_EQ(head.size(), 4u);
     EXPECT_EQ(static_cast<unsigned char>(head[0]), 0x88);  // FIN + close
-    unsigned code = (static_cast<unsigned char>(head[2]) << 8) | static_cast<unsigned char>(head[3]);
+    unsigned code =
+        (static_cast<unsigned char>(head[2]) << 8) | static_cast<unsigned char>(head[3]);
     EXPECT_EQ(code, 1003u);
     ASSERT_TRUE(raw.write(test::client_frame(0x8, std::string("\x03\xeb", 2))));
     raw.tls_shutdown();
@@ -346,7 +347,8 @@ TEST_F(AgentServerTest, DrainClosesEverySessionWith1001) {
     server_->drain([&] { done = true; });
     ASSERT_TRUE(wait_until([&] { return done.load(); }));
     EXPECT_EQ(server_->session_count(), 0u);
-    ASSERT_TRUE(wait_until([&] { return a.events->close_code != -1 && b.events->close_code != -1; }));
+    ASSERT_TRUE(
+        wait_until([&] { return a.events->close_code != -1 && b.events->close_code != -1; }));
     EXPECT_EQ(a.events->close_code, 1001);
     EXPECT_EQ(b.events->close_code, 1001);
     auto late = connect_agent("gw-01");
@@ -417,8 +419,8 @@ TEST_F(AgentServerTest, PinSetDecidesTheBackend) {
               "backend key pin mismatch: presented " + *backend_pin + " not in pin set");
 
     // Rotation: the set holds current + next; either key in the chain is accepted.
-    auto good = connect(client_tls(pki.agent_crt("gw-01"), pki.agent_key("gw-01"),
-                                   {*other_pin, *backend_pin}));
+    auto good = connect(
+        client_tls(pki.agent_crt("gw-01"), pki.agent_key("gw-01"), {*other_pin, *backend_pin}));
     ASSERT_TRUE(good.settle());
     EXPECT_TRUE(good.events->opened) << good.message();
 }
@@ -430,8 +432,8 @@ TEST_F(AgentServerTest, HostnameIsVerified) {
     ASSERT_TRUE(ok.settle());
     EXPECT_TRUE(ok.events->opened) << ok.message();
     // 127.0.0.2 is loopback too but not in the certificate's SANs.
-    auto wrong = connect(client_tls(pki.agent_crt("gw-01"), pki.agent_key("gw-01")), {},
-                         "127.0.0.2");
+    auto wrong =
+        connect(client_tls(pki.agent_crt("gw-01"), pki.agent_key("gw-01")), {}, "127.0.0.2");
     ASSERT_TRUE(wrong.settle());
     EXPECT_TRUE(*wrong.failed);
     EXPECT_NE(wrong.message().find("TLS handshake failed"), std::string::npos) << wrong.message();

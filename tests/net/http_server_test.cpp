@@ -104,8 +104,9 @@ TEST_F(HttpServerTest, LivezAnswers200AndUnknownPathsAreJson404) {
     }
     {
         RawConn raw(health_->port(), nullptr);
-        ASSERT_TRUE(raw.write("POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
-                              "Connection: close\r\n\r\n"));
+        ASSERT_TRUE(
+            raw.write("POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                      "Connection: close\r\n\r\n"));
         EXPECT_EQ(test::status_of(raw.read_until("\x01never")), 405);
     }
 }
@@ -139,27 +140,27 @@ TEST_F(HttpServerTest, AdminAuthenticatesBeforeRouting) {
 }
 
 TEST_F(HttpServerTest, RoutesDispatchWithDecodedQueryAndAnswerFromAnyThread) {
-    ASSERT_TRUE(rt_->routes().add(
-        sdk::Listener::admin, "GET", "/api/v1/things/*",
-        [](const sdk::HttpRequest& req, sdk::HttpResponder respond) {
-            std::string body = req.path + "|" + req.actor + "|";
-            if (auto* q = req.query_param("q")) {
-                body += *q;
-            }
-            body += "|";
-            if (auto* h = req.header("x-custom")) {
-                body += *h;
-            }
-            // Answer from a foreign thread: the server hops back to the connection.
-            std::thread([respond = std::move(respond), body] {
-                sdk::HttpResponse res;
-                res.status = 202;
-                res.body = body;
-                res.headers.emplace_back("Retry-After", "3");
-                respond(res);
-                respond(res);  // a second call is ignored
-            }).detach();
-        }));
+    ASSERT_TRUE(rt_->routes().add(sdk::Listener::admin, "GET", "/api/v1/things/*",
+                                  [](const sdk::HttpRequest& req, sdk::HttpResponder respond) {
+                                      std::string body = req.path + "|" + req.actor + "|";
+                                      if (auto* q = req.query_param("q")) {
+                                          body += *q;
+                                      }
+                                      body += "|";
+                                      if (auto* h = req.header("x-custom")) {
+                                          body += *h;
+                                      }
+                                      // Answer from a foreign thread: the server hops back to the
+                                      // connection.
+                                      std::thread([respond = std::move(respond), body] {
+                                          sdk::HttpResponse res;
+                                          res.status = 202;
+                                          res.body = body;
+                                          res.headers.emplace_back("Retry-After", "3");
+                                          respond(res);
+                                          respond(res);  // a second call is ignored
+                                      }).detach();
+                                  }));
     start_admin();
     auto res = admin_call(get("/api/v1/things/abc?q=a%20b+c%2F&x",
                               "Authorization: Bearer good-token\r\nX-Custom: Yes\r\n"));
@@ -169,20 +170,21 @@ TEST_F(HttpServerTest, RoutesDispatchWithDecodedQueryAndAnswerFromAnyThread) {
 }
 
 TEST_F(HttpServerTest, OversizeBodyIs413) {
-    ASSERT_TRUE(rt_->routes().add(sdk::Listener::admin, "POST", "/api/v1/big",
-                                  [](const sdk::HttpRequest&, sdk::HttpResponder respond) {
-                                      respond(sdk::HttpResponse{});
-                                  }));
+    ASSERT_TRUE(rt_->routes().add(
+        sdk::Listener::admin, "POST", "/api/v1/big",
+        [](const sdk::HttpRequest&, sdk::HttpResponder respond) { respond(sdk::HttpResponse{}); }));
     start_admin();
     std::string body((1 << 20) + 1, 'x');
-    auto res = admin_call("POST /api/v1/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                          "good-token\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto res = admin_call(
+        "POST /api/v1/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        "good-token\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
     EXPECT_EQ(test::status_of(res), 413) << res.substr(0, 200);
     std::string ok_body(1 << 20, 'x');
-    res = admin_call("POST /api/v1/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                     "good-token\r\nConnection: close\r\nContent-Length: " +
-                     std::to_string(ok_body.size()) + "\r\n\r\n" + ok_body);
+    res = admin_call(
+        "POST /api/v1/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        "good-token\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(ok_body.size()) + "\r\n\r\n" + ok_body);
     EXPECT_EQ(test::status_of(res), 200) << res.substr(0, 200);
 }
 

@@ -157,7 +157,8 @@ std::string RawConn::read_n(std::size_t n, std::chrono::milliseconds timeout) {
     pending_.clear();
     char buf[4096];
     while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-        int got = read_some(buf, static_cast<int>(std::min<std::size_t>(sizeof(buf), n - out.size())));
+        int got =
+            read_some(buf, static_cast<int>(std::min<std::size_t>(sizeof(buf), n - out.size())));
         if (got <= 0) {
             break;
         }
@@ -202,7 +203,8 @@ bool RawConn::wait_closed(std::chrono::milliseconds timeout) {
 
 std::string upgrade_request(const std::string& target, const std::string& protocols,
                             const std::string& extra_headers) {
-    std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n"
+    std::string req = "GET " + target +
+                      " HTTP/1.1\r\nHost: localhost\r\n"
                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\n";

@@ -4,6 +4,8 @@
 // what the plugin did so a test can assert on it. All are thread-safe.
 
 #include <atomic>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>

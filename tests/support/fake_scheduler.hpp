@@ -11,6 +11,8 @@
 //
 // Tasks never run under the fakes' internal locks, so a task may post or schedule more.
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
