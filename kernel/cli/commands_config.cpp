@@ -35,7 +35,9 @@ runtime::RuntimeOptions inspect_options(const config::KernelConfig& cfg) {
     return o;
 }
 
-const char* yes_no(bool b) { return b ? "yes" : "no"; }
+const char* yes_no(bool b) {
+    return b ? "yes" : "no";
+}
 
 std::string joined(const std::vector<std::string>& items) {
     if (items.empty()) {
@@ -86,8 +88,8 @@ int cmd_check_config(const std::string& file) {
         std::fprintf(stderr, "check-config: %zu error(s) in %s\n", errors.size(), file.c_str());
         return exit_usage;
     }
-    std::printf("config OK (%s, role %s, %zu plugin(s)%s)\n", file.c_str(),
-                cfg->role.c_str(), cfg->plugins.size(), have_plugins ? " validated" : "");
+    std::printf("config OK (%s, role %s, %zu plugin(s)%s)\n", file.c_str(), cfg->role.c_str(),
+                cfg->plugins.size(), have_plugins ? " validated" : "");
     return exit_ok;
 }
 
@@ -96,8 +98,8 @@ int cmd_run(const std::string& file) {
     auto cfg = config::load_kernel_config(file, errors);
     if (!cfg.ok()) {
         print_errors(errors);
-        std::fprintf(stderr, "run: %zu configuration error(s) in %s; not starting\n",
-                     errors.size(), file.c_str());
+        std::fprintf(stderr, "run: %zu configuration error(s) in %s; not starting\n", errors.size(),
+                     file.c_str());
         return exit_usage;
     }
     if (cfg->role == "backend") {
@@ -140,8 +142,7 @@ int cmd_plugins(const std::string& file) {
     for (const auto& p : loader.describe()) {
         const bool found = !p.version.empty();
         std::printf("\n%s %s\n", p.name.c_str(), found ? p.version.c_str() : "(not loaded)");
-        std::printf("  found: %s%s%s\n", yes_no(found), p.path.empty() ? "" : "  ",
-                    p.path.c_str());
+        std::printf("  found: %s%s%s\n", yes_no(found), p.path.empty() ? "" : "  ", p.path.c_str());
         std::printf("  enabled: %s\n", yes_no(p.enabled));
         if (!p.description.empty()) {
             std::printf("  description: %s\n", p.description.c_str());

@@ -3,11 +3,11 @@
 #include <regex>
 #include <string>
 
-#include <boost/version.hpp>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 #include <spdlog/version.h>
 #include <sqlite3.h>
+#include <boost/version.hpp>
 
 #include <agenthost/abi.hpp>
 #include <agenthost/version.hpp>

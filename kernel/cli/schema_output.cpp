@@ -18,11 +18,16 @@ std::string number(double v) {
 
 const char* file_check_name(sdk::FileCheck c) {
     switch (c) {
-        case sdk::FileCheck::none: return "";
-        case sdk::FileCheck::readable_file: return "readable file";
-        case sdk::FileCheck::private_file: return "private file (mode 0600)";
-        case sdk::FileCheck::directory: return "directory";
-        case sdk::FileCheck::writable_directory: return "writable directory";
+        case sdk::FileCheck::none:
+            return "";
+        case sdk::FileCheck::readable_file:
+            return "readable file";
+        case sdk::FileCheck::private_file:
+            return "private file (mode 0600)";
+        case sdk::FileCheck::directory:
+            return "directory";
+        case sdk::FileCheck::writable_directory:
+            return "writable directory";
     }
     return "";
 }

@@ -110,9 +110,9 @@ void check_protocol(const json::object& kernel, sdk::ConfigErrors& errors) {
     const auto skew = member_int(p, "max_skew_s");
     const auto window = member_int(p, "replay_window_s");
     if (skew && window && *window < 2 * *skew) {
-        errors.push_back({"protocol.replay_window_s",
-                          "must be at least 2 x max_skew_s (" + std::to_string(2 * *skew) +
-                              "), got " + std::to_string(*window)});
+        errors.push_back({"protocol.replay_window_s", "must be at least 2 x max_skew_s (" +
+                                                          std::to_string(2 * *skew) + "), got " +
+                                                          std::to_string(*window)});
     }
     const auto heartbeat = member_int(p, "heartbeat_s");
     const auto idle = member_int(p, "idle_timeout_s");
@@ -195,9 +195,8 @@ bool has_error_at(const sdk::ConfigErrors& errors, const std::string& path) {
                        [&](const sdk::ConfigError& e) { return e.path == path; });
 }
 
-void check_kernel_rules(const YAML::Node& root, const json::object& kernel,
-                        const std::string& role, const std::string& base_dir,
-                        sdk::ConfigErrors& errors) {
+void check_kernel_rules(const YAML::Node& root, const json::object& kernel, const std::string& role,
+                        const std::string& base_dir, sdk::ConfigErrors& errors) {
     check_protocol(kernel, errors);
     if (role == "backend") {
         check_master_keys(root["keys"], base_dir, errors);

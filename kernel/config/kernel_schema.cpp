@@ -5,13 +5,15 @@
 namespace agenthost::config {
 
 namespace json = sdk::json;
-using sdk::FileCheck;
 using sdk::Field;
+using sdk::FileCheck;
 using sdk::Schema;
 
 namespace {
 
-json::value num(std::int64_t v) { return json::value(v); }
+json::value num(std::int64_t v) {
+    return json::value(v);
+}
 
 Field endpoint(const char* key, const char* address, std::int64_t port, const char* what) {
     return sdk::object_field(
@@ -37,29 +39,28 @@ Field listen_section() {
 
 Field tls_section() {
     return sdk::object_field(
-               "tls",
-               {sdk::string_field("cert")
-                    .describe("server certificate chain (PEM)")
-                    .mandatory()
-                    .check_file(FileCheck::readable_file),
-                sdk::string_field("key")
-                    .describe("server private key (PEM), mode 0600")
-                    .mandatory()
-                    .check_file(FileCheck::private_file),
-                sdk::string_field("client_ca")
-                    .describe("CA bundle that agent client certificates must chain to")
-                    .mandatory()
-                    .check_file(FileCheck::readable_file),
-                sdk::string_field("min_version")
-                    .describe("minimum TLS version")
-                    .choices({"1.2", "1.3"})
-                    .fallback(json::value("1.3")),
-                sdk::string_field("admin_cert")
-                    .describe("certificate of the operator API listener (default: cert)")
-                    .check_file(FileCheck::readable_file),
-                sdk::string_field("admin_key")
-                    .describe("private key of the operator API listener (default: key)")
-                    .check_file(FileCheck::private_file)})
+               "tls", {sdk::string_field("cert")
+                           .describe("server certificate chain (PEM)")
+                           .mandatory()
+                           .check_file(FileCheck::readable_file),
+                       sdk::string_field("key")
+                           .describe("server private key (PEM), mode 0600")
+                           .mandatory()
+                           .check_file(FileCheck::private_file),
+                       sdk::string_field("client_ca")
+                           .describe("CA bundle that agent client certificates must chain to")
+                           .mandatory()
+                           .check_file(FileCheck::readable_file),
+                       sdk::string_field("min_version")
+                           .describe("minimum TLS version")
+                           .choices({"1.2", "1.3"})
+                           .fallback(json::value("1.3")),
+                       sdk::string_field("admin_cert")
+                           .describe("certificate of the operator API listener (default: cert)")
+                           .check_file(FileCheck::readable_file),
+                       sdk::string_field("admin_key")
+                           .describe("private key of the operator API listener (default: key)")
+                           .check_file(FileCheck::private_file)})
         .describe("backend TLS: server certificate and agent CA");
 }
 
@@ -136,31 +137,27 @@ Field gateway_section() {
                     .describe("per-agent HMAC key (base64, from `keys derive`), mode 0600")
                     .mandatory()
                     .check_file(FileCheck::private_file),
-                sdk::object_field(
-                    "reconnect",
-                    {sdk::integer_field("initial_ms")
-                         .describe("first reconnect backoff (ms)")
-                         .range(1, 600000)
-                         .fallback(num(500)),
-                     sdk::integer_field("max_ms")
-                         .describe("largest reconnect backoff (ms)")
-                         .range(1, 3600000)
-                         .fallback(num(30000))})
+                sdk::object_field("reconnect", {sdk::integer_field("initial_ms")
+                                                    .describe("first reconnect backoff (ms)")
+                                                    .range(1, 600000)
+                                                    .fallback(num(500)),
+                                                sdk::integer_field("max_ms")
+                                                    .describe("largest reconnect backoff (ms)")
+                                                    .range(1, 3600000)
+                                                    .fallback(num(30000))})
                     .describe("reconnect backoff (full jitter)"),
-                sdk::object_field(
-                    "executor",
-                    {sdk::integer_field("concurrency")
-                         .describe("commands running at once")
-                         .range(1, 256)
-                         .fallback(num(4)),
-                     sdk::integer_field("output_cap_bytes")
-                         .describe("largest command output kept (bytes)")
-                         .range(1024, 64 << 20)
-                         .fallback(num(64 * 1024)),
-                     sdk::integer_field("max_queue")
-                         .describe("commands waiting at most")
-                         .range(1, 1000000)
-                         .fallback(num(256))})
+                sdk::object_field("executor", {sdk::integer_field("concurrency")
+                                                   .describe("commands running at once")
+                                                   .range(1, 256)
+                                                   .fallback(num(4)),
+                                               sdk::integer_field("output_cap_bytes")
+                                                   .describe("largest command output kept (bytes)")
+                                                   .range(1024, 64 << 20)
+                                                   .fallback(num(64 * 1024)),
+                                               sdk::integer_field("max_queue")
+                                                   .describe("commands waiting at most")
+                                                   .range(1, 1000000)
+                                                   .fallback(num(256))})
                     .describe("the single command executor"),
                 sdk::object_field("spool", {sdk::integer_field("max_bytes")
                                                 .describe("on-disk spool bound (bytes)")
@@ -179,14 +176,15 @@ Schema kernel_schema(std::string_view role) {
     Field listen = listen_section();
     Field tls = tls_section();
     Field keys =
-        sdk::list_field("keys", sdk::object_field("key", {sdk::string_field("kid")
-                                                              .describe("key id")
-                                                              .mandatory()
-                                                              .matches(kid_pattern),
-                                                          sdk::string_field("file")
-                                                              .describe("master key file, mode 0600")
-                                                              .mandatory()
-                                                              .check_file(FileCheck::private_file)}))
+        sdk::list_field(
+            "keys",
+            sdk::object_field(
+                "key",
+                {sdk::string_field("kid").describe("key id").mandatory().matches(kid_pattern),
+                 sdk::string_field("file")
+                     .describe("master key file, mode 0600")
+                     .mandatory()
+                     .check_file(FileCheck::private_file)}))
             .describe("HMAC master keys by kid")
             .at_least(1);
     Field operators =
@@ -209,8 +207,10 @@ Schema kernel_schema(std::string_view role) {
     gw.required = gateway;
 
     return {
-        sdk::string_field("role").describe("backend or gateway").mandatory().choices(
-            {"backend", "gateway"}),
+        sdk::string_field("role")
+            .describe("backend or gateway")
+            .mandatory()
+            .choices({"backend", "gateway"}),
         sdk::string_field("host_id")
             .describe("this host's id (default: hostname)")
             .range(1, 253)

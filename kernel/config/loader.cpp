@@ -134,8 +134,8 @@ std::vector<PluginEntry> load_plugins(const YAML::Node& plugins, const std::stri
         PluginEntry pe;
         pe.name = name;
         auto enabled = fields.find("enabled");
-        pe.enabled = enabled == fields.end() || !enabled->value().is_bool() ||
-                     enabled->value().as_bool();
+        pe.enabled =
+            enabled == fields.end() || !enabled->value().is_bool() || enabled->value().as_bool();
         pe.path = str(fields, "path");
         pe.config = section;
         pe.yaml_path = path + ".config";
@@ -234,8 +234,8 @@ sdk::Result<KernelConfig> load_document(const YAML::Node& root, const std::strin
             role_node.IsDefined() && role_node.IsScalar() ? role_node.Scalar() : std::string();
         std::vector<std::string> passthrough{"plugins"};
         check_role_sections(root, role, passthrough, errors);
-        const json::object kernel = validate_section(root, kernel_schema(role), "", errors,
-                                                     {base_dir, passthrough});
+        const json::object kernel =
+            validate_section(root, kernel_schema(role), "", errors, {base_dir, passthrough});
         check_kernel_rules(root, kernel, role, base_dir, errors);
         std::vector<PluginEntry> plugins = load_plugins(root["plugins"], base_dir, errors);
         check_plugin_locations(root, base_dir, errors);
@@ -250,9 +250,9 @@ sdk::Result<KernelConfig> load_document(const YAML::Node& root, const std::strin
             *partial = std::move(cfg);
         }
     }
-    return sdk::error(sdk::Errc::invalid_argument,
-                      std::to_string(errors.size() - errors_before) +
-                          " configuration error(s) in " + (source.empty() ? "<text>" : source));
+    return sdk::error(sdk::Errc::invalid_argument, std::to_string(errors.size() - errors_before) +
+                                                       " configuration error(s) in " +
+                                                       (source.empty() ? "<text>" : source));
 }
 
 std::string parse_error_path(const std::string& source, const YAML::Mark& mark) {

@@ -58,9 +58,12 @@ std::string describe(const YAML::Node& n, bool secret) {
     }
     switch (n.Type()) {
         case YAML::NodeType::Undefined:
-        case YAML::NodeType::Null: return "null";
-        case YAML::NodeType::Sequence: return "a list";
-        case YAML::NodeType::Map: return "a mapping";
+        case YAML::NodeType::Null:
+            return "null";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Map:
+            return "a mapping";
         case YAML::NodeType::Scalar:
             if (secret) {
                 return "a scalar";
@@ -74,7 +77,9 @@ std::string describe(const YAML::Node& n, bool secret) {
 }
 
 // A quoted YAML scalar ("30") is a string, never a number or a boolean.
-bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
+bool is_quoted(const YAML::Node& n) {
+    return n.Tag() == "!";
+}
 
 std::optional<std::int64_t> parse_integer(const std::string& text) {
     std::string_view s = text;
@@ -143,8 +148,7 @@ std::optional<std::string> check_string(std::string value, const Field& f, const
                                         Ctx& c) {
     const std::size_t errors_before = c.errors.size();
     check_size_bounds(value.size(), "characters", f, path, c);
-    if (!f.one_of.empty() &&
-        std::find(f.one_of.begin(), f.one_of.end(), value) == f.one_of.end()) {
+    if (!f.one_of.empty() && std::find(f.one_of.begin(), f.one_of.end(), value) == f.one_of.end()) {
         c.fail(path, "invalid value" + (f.secret ? std::string() : " " + quote(value)) +
                          " (expected one of: " + join(f.one_of) + ")");
     }
@@ -172,8 +176,7 @@ std::optional<json::value> validate_value(const YAML::Node& n, const Field& f,
                                           const std::string& path, Ctx& c);
 
 bool has_required_members(const Field& f) {
-    return std::any_of(f.fields.begin(), f.fields.end(),
-                       [](const Field& m) { return m.required; });
+    return std::any_of(f.fields.begin(), f.fields.end(), [](const Field& m) { return m.required; });
 }
 
 json::object validate_members(const YAML::Node& n, const sdk::Schema& schema,
@@ -212,10 +215,10 @@ json::object validate_members(const YAML::Node& n, const sdk::Schema& schema,
                 }
                 valid.insert(valid.end(), passthrough.begin(), passthrough.end());
                 std::sort(valid.begin(), valid.end());
-                c.fail(key_path, valid.empty()
-                                     ? "unknown key '" + key + "' (this section accepts no keys)"
-                                     : "unknown key '" + key + "' (valid keys: " + join(valid) +
-                                           ")");
+                c.fail(key_path,
+                       valid.empty()
+                           ? "unknown key '" + key + "' (this section accepts no keys)"
+                           : "unknown key '" + key + "' (valid keys: " + join(valid) + ")");
                 continue;
             }
             if (auto v = validate_value(it->second, *field, key_path, c)) {
@@ -397,12 +400,14 @@ void check_file(const std::string& file, sdk::FileCheck check, const std::string
     const bool exists = ::stat(file.c_str(), &st) == 0;
     const int err = errno;
     if (!exists && !(err == ENOENT && check == FileCheck::writable_directory)) {
-        errors.push_back({path, err == ENOENT ? "file not found: " + file
-                                              : "cannot access " + file + ": " + std::strerror(err)});
+        errors.push_back({path, err == ENOENT
+                                    ? "file not found: " + file
+                                    : "cannot access " + file + ": " + std::strerror(err)});
         return;
     }
     switch (check) {
-        case FileCheck::none: return;
+        case FileCheck::none:
+            return;
         case FileCheck::readable_file:
         case FileCheck::private_file:
             if (!S_ISREG(st.st_mode)) {
@@ -436,7 +441,9 @@ void check_file(const std::string& file, sdk::FileCheck check, const std::string
             std::string parent = file;
             while (true) {
                 auto slash = parent.find_last_of('/');
-                parent = slash == std::string::npos ? "." : slash == 0 ? "/" : parent.substr(0, slash);
+                parent = slash == std::string::npos ? "."
+                         : slash == 0               ? "/"
+                                                    : parent.substr(0, slash);
                 struct stat pst {};
                 if (::stat(parent.c_str(), &pst) == 0) {
                     if (!S_ISDIR(pst.st_mode) || ::access(parent.c_str(), W_OK | X_OK) != 0) {
@@ -446,7 +453,8 @@ void check_file(const std::string& file, sdk::FileCheck check, const std::string
                     return;
                 }
                 if (parent == "/" || parent == ".") {
-                    errors.push_back({path, "directory does not exist and cannot be created: " + file});
+                    errors.push_back(
+                        {path, "directory does not exist and cannot be created: " + file});
                     return;
                 }
             }

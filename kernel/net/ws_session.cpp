@@ -193,21 +193,21 @@ void WsSession::on_read(error_code ec, std::size_t) {
         return fail(ec, "read");
     }
     note_activity();
+    // Once closing, no new read: Beast's close operation reads and discards until the
+    // peer's close frame, and a read of ours competing with it can stall the handshake.
     if (close_requested_ || finished_) {
-        buffer_.consume(buffer_.size());  // closing: drain until the peer's close frame
-        return do_read();
+        buffer_.consume(buffer_.size());
+        return;
     }
     if (ws_.got_binary()) {
         buffer_.consume(buffer_.size());
-        request_close(close_code::unsupported_data, "text frames only");
         closing_.store(true);
-        return do_read();
+        return request_close(close_code::unsupported_data, "text frames only");
     }
     if (buffer_.size() > limits_.max_message_bytes) {
         buffer_.consume(buffer_.size());
-        request_close(close_code::too_big, "message too big");
         closing_.store(true);
-        return do_read();
+        return request_close(close_code::too_big, "message too big");
     }
     if (!ws_.is_message_done()) {
         return do_read();
@@ -216,7 +216,9 @@ void WsSession::on_read(error_code ec, std::size_t) {
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     handler_->on_message(std::move(text));
-    do_read();
+    if (!close_requested_) {
+        do_read();
+    }
 }
 
 // -- write queue

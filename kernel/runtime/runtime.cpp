@@ -243,9 +243,18 @@ void Runtime::run() {
 
 void Runtime::start_background() {
     std::lock_guard lock(impl_->threads_mu);
-    if (!impl_->threads.empty()) {
-        return;
+    if (impl_->work && !impl_->threads.empty()) {
+        return;  // already running
     }
+    // Threads left by a stop() issued from a loop thread are exiting: reap them.
+    for (auto& t : impl_->threads) {
+        if (t.get_id() == std::this_thread::get_id()) {
+            t.detach();
+        } else if (t.joinable()) {
+            t.join();
+        }
+    }
+    impl_->threads.clear();
     if (impl_->io.stopped()) {
         impl_->io.restart();
     }

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
+#include <system_error>
 
 #include <sqlite3.h>
 
@@ -37,7 +37,8 @@ Errc errc_for(int rc) {
 Status create_private(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        return {Errc::unavailable, "cannot create " + path + ": " + std::strerror(errno)};
+        return {Errc::unavailable, "cannot create " + path + ": " +
+                                       std::error_code(errno, std::generic_category()).message()};
     }
     ::close(fd);
     return {};

@@ -115,7 +115,7 @@ sdk::Result<std::vector<TelemetryPoint>> Sampler::sample() {
             if (last_cpu_ && cpu->total > last_cpu_->total) {
                 const double busy = static_cast<double>(cpu->busy - last_cpu_->busy);
                 const double total = static_cast<double>(cpu->total - last_cpu_->total);
-                add("sys.cpu.utilization", busy / total);
+                add("sys.cpu_utilization", busy / total);
             }
             last_cpu_ = *cpu;
         }
@@ -124,16 +124,16 @@ sdk::Result<std::vector<TelemetryPoint>> Sampler::sample() {
     }
     if (auto text = read_file(options_.proc_root + "/meminfo"); text && parse_meminfo(*text)) {
         auto [total, avail] = *parse_meminfo(*text);
-        add("sys.mem.total_bytes", static_cast<double>(total));
-        add("sys.mem.available_bytes", static_cast<double>(avail));
+        add("sys.mem_total_bytes", static_cast<double>(total));
+        add("sys.mem_available_bytes", static_cast<double>(avail));
     } else {
         problems.push_back("meminfo");
     }
     if (auto text = read_file(options_.proc_root + "/loadavg"); text && parse_loadavg(*text)) {
         auto l = *parse_loadavg(*text);
-        add("sys.load.1m", l[0]);
-        add("sys.load.5m", l[1]);
-        add("sys.load.15m", l[2]);
+        add("sys.load1", l[0]);
+        add("sys.load5", l[1]);
+        add("sys.load15", l[2]);
     } else {
         problems.push_back("loadavg");
     }
@@ -145,8 +145,8 @@ sdk::Result<std::vector<TelemetryPoint>> Sampler::sample() {
         }
         const double total = static_cast<double>(s.f_blocks) * static_cast<double>(s.f_frsize);
         const double avail = static_cast<double>(s.f_bavail) * static_cast<double>(s.f_frsize);
-        add("sys.disk.total_bytes", total, {{"path", path}});
-        add("sys.disk.available_bytes", avail, {{"path", path}});
+        add("sys.disk_total_bytes", total, {{"path", path}});
+        add("sys.disk_available_bytes", avail, {{"path", path}});
     }
     if (points.empty()) {
         return sdk::error(sdk::Errc::unavailable, "no system metric readable");

@@ -58,26 +58,27 @@ HealthHttpPlugin::HealthHttpPlugin(sdk::PluginContext& ctx, HealthHttpConfig con
 
 sdk::Status HealthHttpPlugin::start() {
     auto& routes = state_->ctx->routes();
-    auto st = routes.add(Listener::health, "GET", "/readyz",
-                         [state = state_](const sdk::HttpRequest&, sdk::HttpResponder respond) {
-                             if (state->stopped) {
-                                 respond(stopped_response());
-                                 return;
-                             }
-                             auto& health = state->ctx->health();
-                             // ready() first: it is the answer; the list only explains it.
-                             const bool ready = health.ready();
-                             CheckResults checks;
-                             if (!ready) {
-                                 checks = health.evaluate();
-                             }
-                             respond(render_readyz(ready, checks, state->config.readyz_details));
-                         });
+    auto st =
+        routes.add(Listener::health, "GET", "/readyz",
+                   [state = state_](const sdk::HttpRequest&, const sdk::HttpResponder& respond) {
+                       if (state->stopped) {
+                           respond(stopped_response());
+                           return;
+                       }
+                       auto& health = state->ctx->health();
+                       // ready() first: it is the answer; the list only explains it.
+                       const bool ready = health.ready();
+                       CheckResults checks;
+                       if (!ready) {
+                           checks = health.evaluate();
+                       }
+                       respond(render_readyz(ready, checks, state->config.readyz_details));
+                   });
     if (!st) {
         return st;
     }
     st = routes.add(Listener::health, "GET", "/healthz",
-                    [state = state_](const sdk::HttpRequest&, sdk::HttpResponder respond) {
+                    [state = state_](const sdk::HttpRequest&, const sdk::HttpResponder& respond) {
                         if (state->stopped) {
                             respond(stopped_response());
                             return;
@@ -94,14 +95,15 @@ sdk::Status HealthHttpPlugin::start() {
         return st;
     }
     if (state_->config.expose_metrics) {
-        st = routes.add(Listener::health, "GET", "/metrics",
-                        [state = state_](const sdk::HttpRequest&, sdk::HttpResponder respond) {
-                            if (state->stopped) {
-                                respond(stopped_response());
-                                return;
-                            }
-                            respond(render_metrics(state->ctx->metrics().render_prometheus()));
-                        });
+        st = routes.add(
+            Listener::health, "GET", "/metrics",
+            [state = state_](const sdk::HttpRequest&, const sdk::HttpResponder& respond) {
+                if (state->stopped) {
+                    respond(stopped_response());
+                    return;
+                }
+                respond(render_metrics(state->ctx->metrics().render_prometheus()));
+            });
         if (!st) {
             return st;
         }

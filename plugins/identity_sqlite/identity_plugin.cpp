@@ -10,7 +10,9 @@ using sqlite::run_blocking;
 
 namespace {
 constexpr sqlite::Synchronous kDefaultSync = sqlite::Synchronous::full;
-const Status kNotStarted(Errc::unavailable, "identity_sqlite not started");
+Status not_started() {
+    return {Errc::unavailable, "identity_sqlite not started"};
+}
 }  // namespace
 
 sdk::Schema config_schema() {
@@ -60,7 +62,7 @@ void IdentitySqlitePlugin::open_session(sdk::AgentHello hello, std::chrono::mill
                  [core = core_, &clock, hello = std::move(hello),
                   lease]() -> sdk::Result<sdk::OpenSessionResult> {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      auto r = core->db->open_session(hello, clock.now_unix_ms(), lease.count());
                      if (r) {
@@ -88,7 +90,7 @@ void IdentitySqlitePlugin::renew_session(std::string agent_id, std::string sessi
                  [core = core_, &clock, agent_id = std::move(agent_id),
                   session_id = std::move(session_id), lease]() -> Status {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      return core->db->renew_session(agent_id, session_id, clock.now_unix_ms(),
                                                     lease.count());
@@ -102,7 +104,7 @@ void IdentitySqlitePlugin::close_session(std::string agent_id, std::string sessi
                  [core = core_, &clock, agent_id = std::move(agent_id),
                   session_id = std::move(session_id)]() -> Status {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      return core->db->close_session(agent_id, session_id, clock.now_unix_ms());
                  });
@@ -112,7 +114,7 @@ void IdentitySqlitePlugin::revoke(std::string agent_id, sdk::Callback<Status> do
     run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, agent_id = std::move(agent_id)]() -> Status {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      return core->db->revoke(agent_id);
                  });
@@ -124,7 +126,7 @@ void IdentitySqlitePlugin::release(std::string agent_id,
                  [core = core_,
                   agent_id = std::move(agent_id)]() -> sdk::Result<std::optional<std::string>> {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      return core->db->release(agent_id);
                  });
@@ -137,7 +139,7 @@ void IdentitySqlitePlugin::get_agent(std::string agent_id,
         ctx_.blocking(), gate_, std::move(done),
         [core = core_, &clock, agent_id = std::move(agent_id)]() -> sdk::Result<sdk::AgentRecord> {
             if (!core->db) {
-                return kNotStarted;
+                return not_started();
             }
             return core->db->get_agent(agent_id, clock.now_unix_ms());
         });
@@ -149,7 +151,7 @@ void IdentitySqlitePlugin::list_agents(
     run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, &clock]() -> sdk::Result<std::vector<sdk::AgentRecord>> {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      return core->db->list_agents(clock.now_unix_ms());
                  });

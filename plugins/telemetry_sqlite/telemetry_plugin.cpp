@@ -15,7 +15,9 @@ namespace {
 // FULL: the agent deletes its spooled copy when it gets the ack, and the ack follows
 // our completion, so a commit must survive a power cut (README, "Durability").
 constexpr sqlite::Synchronous kDefaultSync = sqlite::Synchronous::full;
-const Status kNotStarted(Errc::unavailable, "telemetry_sqlite not started");
+Status not_started() {
+    return {Errc::unavailable, "telemetry_sqlite not started"};
+}
 }  // namespace
 
 sdk::Schema config_schema() {
@@ -80,7 +82,7 @@ void TelemetrySqlitePlugin::store_result(sdk::CommandResult result,
     run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, result = std::move(result)]() -> sdk::Result<bool> {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      auto stored = core->db->store_result(result);
                      if (!stored) {
@@ -99,7 +101,7 @@ void TelemetrySqlitePlugin::get_result(
         [core = core_,
          command_id = std::move(command_id)]() -> sdk::Result<std::optional<sdk::CommandResult>> {
             if (!core->db) {
-                return kNotStarted;
+                return not_started();
             }
             return core->db->get_result(command_id);
         });
@@ -110,7 +112,7 @@ void TelemetrySqlitePlugin::store_batch(sdk::TelemetryBatch batch,
     run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, batch = std::move(batch)]() -> sdk::Result<sdk::IngestOutcome> {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      auto outcome = core->db->store_batch(batch);
                      if (!outcome) {
@@ -130,7 +132,7 @@ void TelemetrySqlitePlugin::query(
                  [core = core_,
                   query = std::move(query)]() -> sdk::Result<std::vector<sdk::TelemetryPoint>> {
                      if (!core->db) {
-                         return kNotStarted;
+                         return not_started();
                      }
                      return core->db->query(query);
                  });

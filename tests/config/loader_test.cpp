@@ -96,8 +96,9 @@ protected:
 };
 
 TEST_F(LoaderTest, ValidBackendConfig) {
-    auto cfg = load(backend_yaml("plugins:\n  queue_memory: {config: {max_depth: 5}}\n"
-                                 "  audit_file:\n  health_http: {enabled: false}\n"));
+    auto cfg =
+        load(backend_yaml("plugins:\n  queue_memory: {config: {max_depth: 5}}\n"
+                          "  audit_file:\n  health_http: {enabled: false}\n"));
     ASSERT_TRUE(cfg.ok()) << dump(errors_);
     EXPECT_EQ(cfg->role, "backend");
     EXPECT_EQ(cfg->host_id, "b1");
@@ -245,11 +246,12 @@ TEST_F(LoaderTest, GatewayFieldRules) {
 }
 
 TEST_F(LoaderTest, PluginEntries) {
-    auto cfg = load(backend_yaml("plugins:\n"
-                                 "  queue_memory: {enabled: yes, bogus: 1}\n"
-                                 "  Bad-Name: {}\n"
-                                 "  audit_file: {config: [1, 2]}\n"
-                                 "  identity_sqlite: {path: missing.so}\n"));
+    auto cfg =
+        load(backend_yaml("plugins:\n"
+                          "  queue_memory: {enabled: yes, bogus: 1}\n"
+                          "  Bad-Name: {}\n"
+                          "  audit_file: {config: [1, 2]}\n"
+                          "  identity_sqlite: {path: missing.so}\n"));
     EXPECT_FALSE(cfg.ok());
     EXPECT_NE(find_error(errors_, "plugins.queue_memory.enabled"), nullptr) << dump(errors_);
     ASSERT_NE(find_error(errors_, "plugins.queue_memory.bogus"), nullptr) << dump(errors_);
@@ -264,15 +266,17 @@ TEST_F(LoaderTest, PluginEntries) {
 TEST_F(LoaderTest, PluginPathsExpandedAndChecked) {
     std::filesystem::create_directory(dir_ + "/plugins");
     write("lib.so", "", 0644);
-    auto cfg = load(backend_yaml("plugin_paths: [plugins, \"${exe_dir}\"]\n"
-                                 "plugins:\n  x: {path: lib.so}\n"));
+    auto cfg =
+        load(backend_yaml("plugin_paths: [plugins, \"${exe_dir}\"]\n"
+                          "plugins:\n  x: {path: lib.so}\n"));
     ASSERT_TRUE(cfg.ok()) << dump(errors_);
     // Kept as written: the plugin loader expands ${exe_dir} and relative paths itself.
     EXPECT_EQ(cfg->plugin_paths.at(0), "plugins");
     EXPECT_EQ(cfg->plugins.at(0).path, "lib.so");
 
-    cfg = load(backend_yaml("plugin_paths: [plugins, nowhere, \"${exe_dir}/nowhere\"]\n"
-                            "plugins:\n  x: {path: missing.so}\n"));
+    cfg =
+        load(backend_yaml("plugin_paths: [plugins, nowhere, \"${exe_dir}/nowhere\"]\n"
+                          "plugins:\n  x: {path: missing.so}\n"));
     EXPECT_FALSE(cfg.ok());
     EXPECT_NE(find_error(errors_, "plugin_paths[1]"), nullptr) << dump(errors_);
     EXPECT_NE(find_error(errors_, "plugin_paths[2]"), nullptr) << dump(errors_);

@@ -212,9 +212,8 @@ TEST(SchemaValidator, ListAndMapItemPaths) {
         sdk::list_field("tags", sdk::string_field("t")).range(1, 2),
     };
     ConfigErrors errors;
-    auto out = run(
-        "keys:\n  - {kid: a}\n  - {n: x}\nlimits: {one: 1, two: 9}\ntags: [a, b, c]\n", schema,
-        errors, "");
+    auto out = run("keys:\n  - {kid: a}\n  - {n: x}\nlimits: {one: 1, two: 9}\ntags: [a, b, c]\n",
+                   schema, errors, "");
     EXPECT_NE(find_error(errors, "keys[1].kid"), nullptr) << dump(errors);
     EXPECT_NE(find_error(errors, "keys[1].n"), nullptr) << dump(errors);
     EXPECT_NE(find_error(errors, "limits.two"), nullptr) << dump(errors);
@@ -231,9 +230,9 @@ TEST(SchemaValidator, ListAndMapItemPaths) {
 }
 
 TEST(SchemaValidator, NestedObjectDefaultsAreFilled) {
-    sdk::Schema schema{sdk::object_field(
-        "retry", {sdk::integer_field("max").fallback(json::value(5)),
-                  sdk::integer_field("base_ms").fallback(json::value(100))})};
+    sdk::Schema schema{
+        sdk::object_field("retry", {sdk::integer_field("max").fallback(json::value(5)),
+                                    sdk::integer_field("base_ms").fallback(json::value(100))})};
     ConfigErrors errors;
     auto out = run("{}", schema, errors);
     ASSERT_TRUE(errors.empty()) << dump(errors);
@@ -315,8 +314,7 @@ TEST_F(FileChecks, PrivateKeyWithGroupOrWorldBitsRefused) {
     auto errors = check("key: key.pem\n", schema);
     ASSERT_EQ(errors.size(), 1u) << dump(errors);
     EXPECT_EQ(errors[0].path, "tls.key");
-    EXPECT_EQ(errors[0].message,
-              "private key file is group/world-readable (mode 0644); chmod 600");
+    EXPECT_EQ(errors[0].message, "private key file is group/world-readable (mode 0644); chmod 600");
     write("key2.pem", 0640);
     errors = check("key: key2.pem\n", schema);
     ASSERT_EQ(errors.size(), 1u);
@@ -341,8 +339,7 @@ TEST_F(FileChecks, MissingFileAndWrongKind) {
     ASSERT_EQ(errors.size(), 4u) << dump(errors);
     EXPECT_NE(find_error(errors, "tls.cert")->message.find("file not found"), std::string::npos);
     EXPECT_NE(find_error(errors, "tls.dir")->message.find("not found"), std::string::npos);
-    EXPECT_NE(find_error(errors, "tls.notdir")->message.find("not a directory"),
-              std::string::npos);
+    EXPECT_NE(find_error(errors, "tls.notdir")->message.find("not a directory"), std::string::npos);
     EXPECT_NE(find_error(errors, "tls.isdir")->message.find("not a regular file"),
               std::string::npos);
 }

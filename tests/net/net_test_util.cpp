@@ -175,6 +175,8 @@ void RawConn::tls_shutdown() {
     if (ssl_ != nullptr) {
         SSL_shutdown(ssl_);
     }
+    // The server's TCP teardown reads until our FIN.
+    ::shutdown(fd_, SHUT_WR);
 }
 
 bool RawConn::wait_closed(std::chrono::milliseconds timeout) {

@@ -50,7 +50,8 @@ public:
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // Reads exactly n bytes (less on EOF/timeout).
     std::string read_n(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-    // Sends TLS close_notify (what a WebSocket client does after the close frames).
+    // Sends TLS close_notify and a TCP FIN (what a WebSocket client does after the
+    // close frames).
     void tls_shutdown();
     // True when the peer closed (EOF, reset or TLS alert) within `timeout`.
     bool wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(10));

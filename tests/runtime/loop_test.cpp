@@ -138,6 +138,22 @@ TEST(Loop, StopThenStartAgain) {
     rt.stop();
 }
 
+TEST(Loop, StopFromALoopThreadThenStartAgain) {
+    Runtime rt(small());
+    rt.start_background();
+    Latch stopped;
+    rt.scheduler().post([&] {
+        rt.stop();  // cannot join itself; the next start_background() reaps it
+        stopped.open();
+    });
+    ASSERT_TRUE(stopped.wait());
+    rt.start_background();
+    Latch done;
+    rt.scheduler().post([&] { done.open(); });
+    EXPECT_TRUE(done.wait());
+    rt.stop();
+}
+
 TEST(Loop, ClockIsSane) {
     Runtime rt(small());
     auto ms = rt.clock().now_unix_ms();

@@ -68,19 +68,19 @@ TEST(CollectSys, CpuNeedsTwoSamplesThenReportsDelta) {
     SysCollector c(ctx, o);
     auto first = c.sample();
     ASSERT_TRUE(first.ok());
-    EXPECT_EQ(find(*first, "sys.cpu.utilization"), nullptr);
-    EXPECT_DOUBLE_EQ(find(*first, "sys.mem.total_bytes")->value, 1000.0 * 1024);
-    EXPECT_DOUBLE_EQ(find(*first, "sys.mem.available_bytes")->value, 250.0 * 1024);
-    EXPECT_DOUBLE_EQ(find(*first, "sys.load.1m")->value, 0.5);
-    const auto* disk = find(*first, "sys.disk.available_bytes");
+    EXPECT_EQ(find(*first, "sys.cpu_utilization"), nullptr);
+    EXPECT_DOUBLE_EQ(find(*first, "sys.mem_total_bytes")->value, 1000.0 * 1024);
+    EXPECT_DOUBLE_EQ(find(*first, "sys.mem_available_bytes")->value, 250.0 * 1024);
+    EXPECT_DOUBLE_EQ(find(*first, "sys.load1")->value, 0.5);
+    const auto* disk = find(*first, "sys.disk_available_bytes");
     ASSERT_NE(disk, nullptr);
     EXPECT_EQ(disk->labels, (sdk::LabelSet{{"path", "/"}}));
-    EXPECT_GT(find(*first, "sys.disk.total_bytes")->value, 0.0);
+    EXPECT_GT(find(*first, "sys.disk_total_bytes")->value, 0.0);
     // 100 more busy jiffies out of 400 more in total.
     proc.write("stat", "cpu  150 0 150 1100 0 0 0 0 0 0\n");
     auto second = c.sample();
     ASSERT_TRUE(second.ok());
-    const auto* cpu = find(*second, "sys.cpu.utilization");
+    const auto* cpu = find(*second, "sys.cpu_utilization");
     ASSERT_NE(cpu, nullptr);
     EXPECT_DOUBLE_EQ(cpu->value, 0.25);
 }
@@ -95,7 +95,7 @@ TEST(CollectSys, CollectRunsOnThePoolAndCompletes) {
     ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     auto r = f.get();
     ASSERT_TRUE(r.ok());
-    EXPECT_NE(find(*r, "sys.mem.total_bytes"), nullptr);
+    EXPECT_NE(find(*r, "sys.mem_total_bytes"), nullptr);
 }
 
 TEST(CollectSys, MissingSourcesAreAnError) {

@@ -51,7 +51,7 @@ const std::string* header(const sdk::HttpResponse& r, std::string_view name) {
 
 class HealthHttpTest : public ::testing::Test {
 protected:
-    void start(json::object config = {}) {
+    void start(const json::object& config = {}) {
         auto made = create(ctx_, config);
         ASSERT_TRUE(made) << made.status().message();
         plugin_ = std::move(made).value();
@@ -63,7 +63,7 @@ protected:
         EXPECT_TRUE(r.has_value()) << "no route for " << path;
         return r.value_or(sdk::HttpResponse{0});
     }
-    void add(const std::string& name, bool readiness, HealthReport report) {
+    void add(const std::string& name, bool readiness, const HealthReport& report) {
         ctx_.health_impl.add_check(name, readiness, [report] { return report; });
     }
     void TearDown() override {

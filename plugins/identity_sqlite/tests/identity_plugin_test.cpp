@@ -49,7 +49,7 @@ std::optional<T> call(Call&& c) {
 
 class IdentityPluginTest : public ::testing::Test {
 protected:
-    void start(sdk::json::object config = {}) {
+    void start(const sdk::json::object& config = {}) {
         auto made = create(ctx_, config);
         ASSERT_TRUE(made) << made.status().message();
         plugin_ = std::move(made).value();

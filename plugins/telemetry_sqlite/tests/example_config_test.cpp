@@ -12,7 +12,7 @@
 namespace agenthost::telemetry_sqlite {
 namespace {
 
-const std::string kName = "telemetry_sqlite";
+constexpr const char* kName = "telemetry_sqlite";
 
 YAML::Node example() {
     return YAML::LoadFile(std::string(AGENTHOST_TEST_SOURCE_DIR) + "/plugins/" + kName +
@@ -22,7 +22,7 @@ YAML::Node example() {
 TEST(TelemetryExampleConfig, ValidatesStatesTheDefaultsAndStarts) {
     sdk::ConfigErrors errors;
     auto cfg = config::validate_section(example()[kName]["config"], config_schema(),
-                                        "plugins." + kName + ".config", errors);
+                                        std::string("plugins.") + kName + ".config", errors);
     for (const auto& e : errors) {
         ADD_FAILURE() << e.path << ": " << e.message;
     }

@@ -13,7 +13,6 @@
 namespace agenthost::telemetry_sqlite {
 namespace {
 
-using sdk::Errc;
 using testing::FakeBlockingPool;
 using testing::FakeContext;
 using testing::FakeContextOptions;
@@ -52,7 +51,7 @@ std::int64_t pragma(const std::string& path, const char* sql) {
 
 class TelemetryPluginTest : public ::testing::Test {
 protected:
-    void start(sdk::json::object config = {}) {
+    void start(const sdk::json::object& config = {}) {
         auto made = create(ctx_, config);
         ASSERT_TRUE(made) << made.status().message();
         plugin_ = std::move(made).value();
