@@ -1,4 +1,5 @@
 // `agenthost plugins`: a plugin's config schema as a readable table.
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -10,10 +11,19 @@ namespace agenthost::cli {
 
 namespace {
 
+// Integral bounds and defaults print as integers (3600000, not 3.6e+06).
 std::string number(double v) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%g", v);
+    if (std::isfinite(v) && std::floor(v) == v && std::fabs(v) < 1e15) {
+        std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    } else {
+        std::snprintf(buf, sizeof buf, "%g", v);
+    }
     return buf;
+}
+
+std::string json_text(const sdk::json::value& v) {
+    return v.is_double() ? number(v.as_double()) : boost::json::serialize(v);
 }
 
 const char* file_check_name(sdk::FileCheck c) {
@@ -48,8 +58,7 @@ std::string constraints(const sdk::Field& f) {
         add("required");
     }
     if (f.default_value) {
-        add(f.secret ? std::string("default (hidden)")
-                     : "default " + boost::json::serialize(*f.default_value));
+        add(f.secret ? std::string("default (hidden)") : "default " + json_text(*f.default_value));
     }
     if (f.min || f.max) {
         const bool sized = f.type != sdk::FieldType::integer && f.type != sdk::FieldType::number;

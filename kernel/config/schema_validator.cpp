@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <regex>
 #include <set>
@@ -383,7 +384,8 @@ std::string resolve_path(const std::string& base_dir, const std::string& path) {
     if (path.empty() || path.front() == '/' || base_dir.empty()) {
         return path;
     }
-    return base_dir.back() == '/' ? base_dir + path : base_dir + "/" + path;
+    // Normalised so messages show /etc/agenthost/x, not /etc/agenthost/conf/../x.
+    return (std::filesystem::path(base_dir) / path).lexically_normal().string();
 }
 
 void check_file(const std::string& file, sdk::FileCheck check, const std::string& path,

@@ -14,8 +14,7 @@ struct Dialer::State {
     explicit State(Backoff b) : backoff(b) {}
 };
 
-Dialer::Dialer(runtime::Runtime& rt, Uplink& uplink, DialerOptions options,
-               sdk::Logger& logger)
+Dialer::Dialer(runtime::Runtime& rt, Uplink& uplink, DialerOptions options, sdk::Logger& logger)
     : rt_(rt),
       uplink_(uplink),
       options_(std::move(options)),
@@ -24,9 +23,13 @@ Dialer::Dialer(runtime::Runtime& rt, Uplink& uplink, DialerOptions options,
                                        "Connection attempts after the first one")),
       state_(std::make_shared<State>(Backoff(options_.initial, options_.max))) {}
 
-Dialer::~Dialer() { stop(net::close_code::going_away); }
+Dialer::~Dialer() {
+    stop(net::close_code::going_away);
+}
 
-void Dialer::start() { attempt(); }
+void Dialer::start() {
+    attempt();
+}
 
 bool Dialer::finished() const {
     std::lock_guard lk(state_->mu);
@@ -84,12 +87,13 @@ void Dialer::retry(const std::string& why) {
             return;
         }
         delay = state_->backoff.next();
-        state_->timer = rt_.scheduler().schedule(delay, [this, weak = std::weak_ptr<State>(state_)] {
-            if (auto s = weak.lock()) {
-                reconnects_.inc();
-                attempt();
-            }
-        });
+        state_->timer =
+            rt_.scheduler().schedule(delay, [this, weak = std::weak_ptr<State>(state_)] {
+                if (auto s = weak.lock()) {
+                    reconnects_.inc();
+                    attempt();
+                }
+            });
     }
     logger_.warn("backend link down; reconnecting",
                  {{"reason", why}, {"retry_in_ms", std::to_string(delay.count())}});

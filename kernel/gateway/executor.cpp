@@ -24,9 +24,12 @@ namespace {
 
 const char* audit_outcome(CommandState s) {
     switch (s) {
-        case CommandState::succeeded: return "success";
-        case CommandState::rejected: return "denied";
-        default: return "failure";
+        case CommandState::succeeded:
+            return "success";
+        case CommandState::rejected:
+            return "denied";
+        default:
+            return "failure";
     }
 }
 
@@ -86,7 +89,8 @@ bool Executor::idle() const {
 
 void Executor::count(CommandState status) {
     d_.metrics
-        .counter("agenthost_gateway_commands_total", "Commands finished by the executor, by outcome",
+        .counter("agenthost_gateway_commands_total",
+                 "Commands finished by the executor, by outcome",
                  {{"outcome", sdk::to_string(status)}})
         .inc();
 }
@@ -196,8 +200,8 @@ void Executor::start(JobPtr job) {
     }
     // At most once: the durable "started" row comes before any handler code runs.
     d_.blocking.submit(guarded([this, job] {
-        sdk::Status s =
-            d_.store.mark_started(job->request.command_id, job->request.name, d_.clock.now_unix_ms());
+        sdk::Status s = d_.store.mark_started(job->request.command_id, job->request.name,
+                                              d_.clock.now_unix_ms());
         d_.scheduler.post(guarded([this, job, s] {
             if (!s.ok()) {
                 d_.logger.error("cannot record command start; not running it",
@@ -219,19 +223,20 @@ void Executor::start(JobPtr job) {
 void Executor::run(JobPtr job) {
     const std::int64_t now = d_.clock.now_unix_ms();
     if (job->request.deadline_ms > 0) {
-        const auto delay = std::chrono::milliseconds(std::max<std::int64_t>(0, job->request.deadline_ms - now));
+        const auto delay =
+            std::chrono::milliseconds(std::max<std::int64_t>(0, job->request.deadline_ms - now));
         std::lock_guard lk(mu_);
-        job->deadline_timer = d_.scheduler.schedule(delay, guarded([this, job] { on_deadline(job); }));
+        job->deadline_timer =
+            d_.scheduler.schedule(delay, guarded([this, job] { on_deadline(job); }));
     }
-    d_.logger.info("executing command", {{"command_id", job->request.command_id},
-                                         {"name", job->request.name}});
+    d_.logger.info("executing command",
+                   {{"command_id", job->request.command_id}, {"name", job->request.name}});
     job->handler->execute(job->request, [this, job, life = life_](ExecResult r) {
         // Any thread; continue on the loop.
         std::shared_lock lk(life->mu);
         if (life->alive) {
-            d_.scheduler.post(guarded([this, job, r = std::move(r)]() mutable {
-                complete(job, std::move(r));
-            }));
+            d_.scheduler.post(
+                guarded([this, job, r = std::move(r)]() mutable { complete(job, std::move(r)); }));
         }
     });
 }
@@ -244,11 +249,13 @@ void Executor::on_deadline(JobPtr job) {
         }
         job->timed_out = true;
         job->deadline_timer = 0;
-        job->grace_timer = d_.scheduler.schedule(options_.cancel_grace, guarded([this, job] {
-            ExecResult r = unrun_result(CommandState::timed_out,
-                                        "handler did not stop after cancel", d_.clock.now_unix_ms());
-            complete(job, std::move(r));
-        }));
+        job->grace_timer = d_.scheduler.schedule(
+            options_.cancel_grace, guarded([this, job] {
+                ExecResult r =
+                    unrun_result(CommandState::timed_out, "handler did not stop after cancel",
+                                 d_.clock.now_unix_ms());
+                complete(job, std::move(r));
+            }));
     }
     d_.logger.warn("command deadline reached; cancelling",
                    {{"command_id", job->request.command_id}});
@@ -297,8 +304,8 @@ void Executor::record(const std::string& command_id, const std::string& name,
     details["exit_code"] = result.exit_code ? sdk::json::value(*result.exit_code) : nullptr;
     d_.audit.record(sdk::AuditEvent{"kernel", "command.execute", command_id,
                                     audit_outcome(result.status), std::move(details)});
-    std::string body = boost::json::serialize(
-        make_result_body(command_id, result, options_.output_cap_bytes));
+    std::string body =
+        boost::json::serialize(make_result_body(command_id, result, options_.output_cap_bytes));
     {
         std::lock_guard lk(mu_);
         ++writes_in_flight_;

@@ -55,8 +55,8 @@ public:
     // spool; the uplink then sends what the spool holds.
     using ResultReady = std::function<void(const std::string& command_id)>;
 
-    Executor(ExecutorDeps deps, ExecutorOptions options,
-             std::vector<sdk::CommandHandler*> handlers, ResultReady on_result);
+    Executor(ExecutorDeps deps, ExecutorOptions options, std::vector<sdk::CommandHandler*> handlers,
+             ResultReady on_result);
     ~Executor();
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;

@@ -46,7 +46,9 @@ constexpr auto kFlushTimeout = 10s;  // commands cancelled and results recorded
 constexpr auto kCloseTimeout = 5s;   // the close handshake
 constexpr auto kShutdownDeadline = 30s;
 
-void print_error(const std::string& what) { std::fprintf(stderr, "gateway: %s\n", what.c_str()); }
+void print_error(const std::string& what) {
+    std::fprintf(stderr, "gateway: %s\n", what.c_str());
+}
 
 class SignalMask {
 public:
@@ -221,14 +223,13 @@ int run_gateway(const config::KernelConfig& cfg) {
     exec_opts.concurrency = g.executor_concurrency;
     exec_opts.output_cap_bytes = g.output_cap_bytes;
     exec_opts.max_queue = g.executor_max_queue;
-    Executor executor(ExecutorDeps{rt.scheduler(), rt.blocking(), rt.clock(), *log, rt.metrics(),
-                                   rt.audit(), st},
-                      exec_opts, services.find_all<sdk::CommandHandler>(),
-                      [&uplink_ptr](const std::string&) {
-                          if (uplink_ptr != nullptr) {
-                              uplink_ptr->spool_changed();
-                          }
-                      });
+    Executor executor(
+        ExecutorDeps{rt.scheduler(), rt.blocking(), rt.clock(), *log, rt.metrics(), rt.audit(), st},
+        exec_opts, services.find_all<sdk::CommandHandler>(), [&uplink_ptr](const std::string&) {
+            if (uplink_ptr != nullptr) {
+                uplink_ptr->spool_changed();
+            }
+        });
 
     UplinkOptions up;
     up.agent_id = g.agent_id;
@@ -250,11 +251,10 @@ int run_gateway(const config::KernelConfig& cfg) {
     const std::pair<const char*, std::uint64_t SpoolCounts::*> spool_gauges[] = {
         {"result", &SpoolCounts::results}, {"telemetry", &SpoolCounts::telemetry}};
     for (const auto& [kind, field] : spool_gauges) {
-        rt.metrics().callback_gauge("agenthost_gateway_spool_items",
-                                    "Items in the spool waiting for the backend's ack",
-                                    {{"kind", kind}}, [&st, field = field] {
-                                        return static_cast<double>(st.counts().*field);
-                                    });
+        rt.metrics().callback_gauge(
+            "agenthost_gateway_spool_items", "Items in the spool waiting for the backend's ack",
+            {{"kind", kind}},
+            [&st, field = field] { return static_cast<double>(st.counts().*field); });
     }
     rt.metrics().callback_gauge("agenthost_gateway_spool_bytes", "Bytes held by the spool", {},
                                 [&st] { return static_cast<double>(st.counts().bytes); });
@@ -264,8 +264,8 @@ int run_gateway(const config::KernelConfig& cfg) {
 
     TelemetryPump telemetry(
         TelemetryDeps{rt.scheduler(), rt.blocking(), *log, rt.metrics(), st},
-        services.find_all<sdk::TelemetryCollector>(), [&uplink] { return uplink.max_batch_points(); },
-        [&uplink] { uplink.spool_changed(); });
+        services.find_all<sdk::TelemetryCollector>(),
+        [&uplink] { return uplink.max_batch_points(); }, [&uplink] { uplink.spool_changed(); });
     telemetry.start();
 
     DialerOptions dial;

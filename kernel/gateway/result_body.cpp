@@ -13,8 +13,8 @@ sdk::json::object make_result_body(const std::string& command_id, const sdk::Exe
     body.command_id = command_id;
     body.status = r.status;
     // Only a command that ran to completion has an exit code (PROTOCOL.md §8).
-    const bool ran = r.status == sdk::CommandState::succeeded ||
-                     r.status == sdk::CommandState::failed;
+    const bool ran =
+        r.status == sdk::CommandState::succeeded || r.status == sdk::CommandState::failed;
     body.exit_code = ran ? r.exit_code : std::nullopt;
     const std::size_t cap = std::min(output_cap_bytes, proto::kMaxOutputBytes);
     std::string out = r.output;

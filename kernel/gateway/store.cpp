@@ -13,7 +13,9 @@ using sdk::Status;
 
 namespace {
 
-const char* kind_name(SpoolKind k) { return k == SpoolKind::result ? "result" : "telemetry"; }
+const char* kind_name(SpoolKind k) {
+    return k == SpoolKind::result ? "result" : "telemetry";
+}
 
 std::string index_key(SpoolKind k, std::string_view key) {
     return std::string(kind_name(k)) + ":" + std::string(key);
@@ -58,21 +60,19 @@ private:
 
 std::string interrupted_result_body(const std::string& command_id, std::int64_t now_ms) {
     sdk::json::object body{
-        {"command_id", command_id},
-        {"status", "failed"},
-        {"exit_code", nullptr},
-        {"output", "interrupted by gateway restart"},
-        {"truncated", false},
-        {"started_at", now_ms},
+        {"command_id", command_id}, {"status", "failed"},
+        {"exit_code", nullptr},     {"output", "interrupted by gateway restart"},
+        {"truncated", false},       {"started_at", now_ms},
         {"finished_at", now_ms},
     };
     return boost::json::serialize(body);
 }
 
-GatewayStore::GatewayStore(sqlite3* db, StoreOptions options)
-    : db_(db), options_(options) {}
+GatewayStore::GatewayStore(sqlite3* db, StoreOptions options) : db_(db), options_(options) {}
 
-GatewayStore::~GatewayStore() { sqlite3_close(db_); }
+GatewayStore::~GatewayStore() {
+    sqlite3_close(db_);
+}
 
 Status GatewayStore::exec(const char* sql) {
     char* err = nullptr;
@@ -88,10 +88,9 @@ sdk::Result<std::unique_ptr<GatewayStore>> GatewayStore::open(const std::string&
                                                               StoreOptions options,
                                                               std::int64_t now_ms) {
     sqlite3* db = nullptr;
-    const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
         sqlite3_close(db);
@@ -182,8 +181,9 @@ Status GatewayStore::mark_started(const std::string& command_id, const std::stri
     if (records_.count(command_id) != 0) {
         return sdk::error(Errc::conflict, "command " + command_id + " already recorded");
     }
-    Stmt q(db_, "INSERT INTO executed (command_id, name, state, started_ms, updated_ms)"
-                " VALUES (?, ?, 'started', ?, ?)");
+    Stmt q(db_,
+           "INSERT INTO executed (command_id, name, state, started_ms, updated_ms)"
+           " VALUES (?, ?, 'started', ?, ?)");
     q.bind(1, command_id).bind(2, name).bind(3, now_ms).bind(4, now_ms);
     if (!q.ok() || q.step() != SQLITE_DONE) {
         return q.error("record start");
@@ -258,8 +258,8 @@ Status GatewayStore::respool_result(const std::string& command_id) {
 Status GatewayStore::spool_telemetry(const std::string& batch_id, const std::string& body) {
     std::lock_guard lk(mu_);
     if (counts_.bytes + body.size() > options_.spool_max_bytes) {
-        return sdk::error(Errc::exhausted, "spool full (" + std::to_string(counts_.bytes) +
-                                               " of " + std::to_string(options_.spool_max_bytes) +
+        return sdk::error(Errc::exhausted, "spool full (" + std::to_string(counts_.bytes) + " of " +
+                                               std::to_string(options_.spool_max_bytes) +
                                                " bytes)");
     }
     if (Status s = spool_sql(SpoolKind::telemetry, batch_id, body); !s.ok()) {

@@ -84,12 +84,12 @@ void TelemetryPump::schedule(std::size_t index) {
     }
     const auto interval = std::max(collectors_[index]->interval(), std::chrono::milliseconds(100));
     timers_[index] = d_.scheduler.schedule(interval, guarded([this, index] {
-        {
-            std::lock_guard lk2(mu_);
-            timers_[index] = 0;
-        }
-        collect_now(index);
-    }));
+                                               {
+                                                   std::lock_guard lk2(mu_);
+                                                   timers_[index] = 0;
+                                               }
+                                               collect_now(index);
+                                           }));
 }
 
 void TelemetryPump::collect_now(std::size_t index) {
@@ -97,9 +97,8 @@ void TelemetryPump::collect_now(std::size_t index) {
         [this, index, life = life_](sdk::Result<std::vector<sdk::TelemetryPoint>> r) {
             std::shared_lock lk(life->mu);
             if (life->alive) {
-                d_.scheduler.post(guarded([this, index, r = std::move(r)]() mutable {
-                    on_points(index, std::move(r));
-                }));
+                d_.scheduler.post(guarded(
+                    [this, index, r = std::move(r)]() mutable { on_points(index, std::move(r)); }));
             }
         });
 }

@@ -85,7 +85,7 @@ sdk::Task Uplink::guarded(std::function<void()> fn) {
 }
 
 std::unique_ptr<net::ConnectionHandler> Uplink::make_handler(Closed on_closed,
-                                                            Welcomed on_welcome) {
+                                                             Welcomed on_welcome) {
     std::lock_guard lk(mu_);
     const std::uint64_t gen = ++gen_;
     // The session object exists from the attempt on, so close() and callbacks agree on
@@ -163,8 +163,8 @@ void Uplink::opened(std::uint64_t gen, std::shared_ptr<net::Connection> conn) {
         }
         session_->conn = conn;
     }
-    d_.logger.info("connected to backend", {{"remote", conn->peer().remote_address},
-                                            {"server", conn->peer().identity}});
+    d_.logger.info("connected to backend",
+                   {{"remote", conn->peer().remote_address}, {"server", conn->peer().identity}});
     proto::HelloBody hello;
     hello.agent_version = options_.agent_version;
     hello.hostname = options_.hostname;
@@ -246,27 +246,27 @@ bool Uplink::process(std::uint64_t gen, const std::string& text) {
         after_replay(gen, std::move(env), *verdict);
         return true;
     }
-    if (auto verdict = d_.replay->check_now(options_.agent_id, env.nonce, env.ts,
-                                            options_.replay_window_ms)) {
+    if (auto verdict =
+            d_.replay->check_now(options_.agent_id, env.nonce, env.ts, options_.replay_window_ms)) {
         after_replay(gen, std::move(env), *verdict);
         return true;
     }
     std::string nonce = env.nonce;
     const std::int64_t ts = env.ts;
-    d_.replay->check(options_.agent_id, std::move(nonce), ts, options_.replay_window_ms,
-                     [this, gen, env = std::move(env), life = life_](
-                         sdk::Result<sdk::ReplayVerdict> r) mutable {
-                         d_.scheduler.post(guarded([this, gen, env = std::move(env),
-                                                    r = std::move(r)]() mutable {
-                             if (!r.ok()) {
-                                 fail(gen, net::close_code::try_again_later,
-                                      "replay check unavailable: " + r.status().message());
-                                 return;
-                             }
-                             after_replay(gen, std::move(env), r.value());
-                             drain(gen);
-                         }));
-                     });
+    d_.replay->check(
+        options_.agent_id, std::move(nonce), ts, options_.replay_window_ms,
+        [this, gen, env = std::move(env), life = life_](sdk::Result<sdk::ReplayVerdict> r) mutable {
+            d_.scheduler.post(
+                guarded([this, gen, env = std::move(env), r = std::move(r)]() mutable {
+                    if (!r.ok()) {
+                        fail(gen, net::close_code::try_again_later,
+                             "replay check unavailable: " + r.status().message());
+                        return;
+                    }
+                    after_replay(gen, std::move(env), r.value());
+                    drain(gen);
+                }));
+        });
     return false;
 }
 
@@ -292,7 +292,8 @@ std::optional<sdk::ReplayVerdict> Uplink::local_nonce_check(const proto::Envelop
 
 void Uplink::after_replay(std::uint64_t gen, proto::Envelope env, sdk::ReplayVerdict verdict) {
     switch (verdict) {
-        case sdk::ReplayVerdict::fresh: break;
+        case sdk::ReplayVerdict::fresh:
+            break;
         case sdk::ReplayVerdict::replayed:
             fail(gen, net::close_code::replayed, "replayed nonce");
             return;
@@ -340,8 +341,8 @@ void Uplink::dispatch(std::uint64_t gen, const proto::Envelope& env) {
                     }
                 }
                 connected_gauge_.set(1);
-                d_.logger.info("welcomed by backend", {{"session_id", body.session_id},
-                                                       {"host_id", body.host_id}});
+                d_.logger.info("welcomed by backend",
+                               {{"session_id", body.session_id}, {"host_id", body.host_id}});
                 if (cb) {
                     cb();
                 }
@@ -463,8 +464,8 @@ void Uplink::on_pending(std::uint64_t gen, std::vector<SpoolItem> items) {
             continue;
         }
         // A fresh id, ts and nonce per transmission: resends are new messages.
-        const auto type = item.kind == SpoolKind::result ? proto::type::result
-                                                          : proto::type::telemetry;
+        const auto type =
+            item.kind == SpoolKind::result ? proto::type::result : proto::type::telemetry;
         if (!send(gen, type, body.as_object())) {
             break;  // write queue full or closing: the next ack or session resumes
         }

@@ -119,7 +119,7 @@ private:
     std::shared_ptr<Life> life_ = std::make_shared<Life>();
 
     mutable std::mutex mu_;
-    std::uint64_t gen_ = 0;            // connection generation; stale callbacks compare
+    std::uint64_t gen_ = 0;             // connection generation; stale callbacks compare
     std::unique_ptr<Session> session_;  // the live session, if any
     std::size_t max_batch_points_;
     std::map<std::string, std::int64_t> nonces_;  // local replay memory: nonce → expiry

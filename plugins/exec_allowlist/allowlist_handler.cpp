@@ -42,9 +42,8 @@ void AllowlistHandler::execute(sdk::CommandRequest request, sdk::Callback<sdk::E
         r.status = sdk::CommandState::rejected;
         r.output = valid.message();
         r.started_ms = r.finished_ms = ctx_.clock().now_unix_ms();
-        ctx_.scheduler().post([r = std::move(r), done = std::move(done)]() mutable {
-            done(std::move(r));
-        });
+        ctx_.scheduler().post(
+            [r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
         return;
     }
     SpawnRequest s;
@@ -59,6 +58,8 @@ void AllowlistHandler::execute(sdk::CommandRequest request, sdk::Callback<sdk::E
     runner_.run(std::move(s));
 }
 
-void AllowlistHandler::cancel(std::string_view command_id) { runner_.cancel(command_id); }
+void AllowlistHandler::cancel(std::string_view command_id) {
+    runner_.cancel(command_id);
+}
 
 }  // namespace agenthost::plugins::exec_allowlist

@@ -21,22 +21,31 @@ private:
 
 sdk::Schema schema() {
     using namespace sdk;
-    Field arg = object_field("arg", {
-        string_field("pattern").describe("ECMAScript regex the whole value must match")
-            .mandatory().at_least(1),
-        bool_field("required").describe("The argument must be given").fallback(false),
-    });
-    Field program = object_field("program", {
-        list_field("argv", string_field("item"))
-            .describe("argv template; argv[0] an absolute path; {name} placeholders")
-            .mandatory().at_least(1),
-        map_field("args", std::move(arg)).describe("Declared arguments").fallback(json::object{}),
-        integer_field("timeout_s").describe("Kill the process group after this many seconds")
-            .range(1, 86400).fallback(60),
-        map_field("env", string_field("value"))
-            .describe("The child's entire environment (nothing is inherited)")
-            .fallback(json::object{}),
-    });
+    Field arg = object_field(
+        "arg", {
+                   string_field("pattern")
+                       .describe("ECMAScript regex the whole value must match")
+                       .mandatory()
+                       .at_least(1),
+                   bool_field("required").describe("The argument must be given").fallback(false),
+               });
+    Field program = object_field(
+        "program", {
+                       list_field("argv", string_field("item"))
+                           .describe("argv template; argv[0] an absolute path; {name} placeholders")
+                           .mandatory()
+                           .at_least(1),
+                       map_field("args", std::move(arg))
+                           .describe("Declared arguments")
+                           .fallback(json::object{}),
+                       integer_field("timeout_s")
+                           .describe("Kill the process group after this many seconds")
+                           .range(1, 86400)
+                           .fallback(60),
+                       map_field("env", string_field("value"))
+                           .describe("The child's entire environment (nothing is inherited)")
+                           .fallback(json::object{}),
+                   });
     return {
         map_field("programs", std::move(program))
             .describe("Allowlisted programs by name (command allowlist.<name>)")
@@ -53,8 +62,8 @@ const sdk::PluginDescriptor& descriptor() {
         .requires_capabilities = {},
         .config_schema = schema(),
         .validate = validate_config,
-        .create = [](sdk::PluginContext& ctx, const sdk::json::object& config)
-            -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
+        .create = [](sdk::PluginContext& ctx,
+                     const sdk::json::object& config) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
             sdk::ConfigErrors errors;
             validate_config(config, "config", errors);
             if (!errors.empty()) {

@@ -44,8 +44,8 @@ void validate_config(const json::object& config, const std::string& path,
         if (const auto* a = prog.if_contains("args"); a && a->is_object()) {
             for (const auto& [arg, spec] : a->as_object()) {
                 declared.insert(std::string(arg));
-                const auto* pat = spec.is_object() ? spec.as_object().if_contains("pattern")
-                                                   : nullptr;
+                const auto* pat =
+                    spec.is_object() ? spec.as_object().if_contains("pattern") : nullptr;
                 if (pat == nullptr || !pat->is_string()) {
                     continue;
                 }
@@ -144,8 +144,7 @@ sdk::Status check_args(const ProgramSpec& spec, const json::object& args) {
         }
         if (!std::regex_match(v, *it->second.re)) {
             return sdk::error(Errc::invalid_argument, "argument '" + std::string(key) +
-                                                          "' does not match " +
-                                                          it->second.pattern);
+                                                          "' does not match " + it->second.pattern);
         }
     }
     for (const auto& [name, as] : spec.args) {

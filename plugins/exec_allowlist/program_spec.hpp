@@ -25,7 +25,7 @@ struct ProgramSpec {
     std::vector<std::string> argv;  // templates; argv[0] is an absolute path
     std::map<std::string, ArgSpec> args;
     std::chrono::seconds timeout{60};
-    std::vector<std::string> env;   // "K=V": the child's whole environment
+    std::vector<std::string> env;  // "K=V": the child's whole environment
 };
 
 inline constexpr std::string_view kCommandPrefix = "allowlist.";

@@ -73,8 +73,10 @@ sdk::Result<std::string> read_sysinfo(const std::string& proc_root) {
     }
     struct utsname u {};
     if (uname(&u) == 0) {
-        doc["kernel"] = {{"sysname", u.sysname}, {"release", u.release},
-                         {"version", u.version}, {"machine", u.machine}};
+        doc["kernel"] = {{"sysname", u.sysname},
+                         {"release", u.release},
+                         {"version", u.version},
+                         {"machine", u.machine}};
     }
     auto uptime = read_file(proc_root + "/uptime");
     auto loadavg = read_file(proc_root + "/loadavg");
@@ -93,7 +95,9 @@ sdk::Result<std::string> read_sysinfo(const std::string& proc_root) {
 BuiltinHandler::BuiltinHandler(sdk::PluginContext& ctx, BuiltinOptions options)
     : ctx_(ctx), options_(std::move(options)) {}
 
-BuiltinHandler::~BuiltinHandler() { shutdown(); }
+BuiltinHandler::~BuiltinHandler() {
+    shutdown();
+}
 
 std::vector<std::string> BuiltinHandler::commands() const {
     return {std::string(kEcho), std::string(kSleep), std::string(kSysinfo)};
@@ -125,9 +129,9 @@ Status BuiltinHandler::validate(const sdk::CommandRequest& request) const {
         }
         const std::int64_t ms = sleep_ms(args);
         if (ms < 0 || ms > options_.max_sleep_ms) {
-            return sdk::error(Errc::invalid_argument,
-                              "builtin.sleep: duration must be within 0.." +
-                                  std::to_string(options_.max_sleep_ms) + " ms");
+            return sdk::error(Errc::invalid_argument, "builtin.sleep: duration must be within 0.." +
+                                                          std::to_string(options_.max_sleep_ms) +
+                                                          " ms");
         }
         return {};
     }
@@ -150,11 +154,11 @@ void BuiltinHandler::execute(sdk::CommandRequest request, sdk::Callback<ExecResu
         r.output = capped(std::move(text), request.output_cap_bytes, r.truncated);
         r.exit_code = 0;
         // Completion is never inline: the executor may hold state while calling us.
-        ctx_.scheduler().post([r = std::move(r), done = std::move(done),
-                               clock = &ctx_.clock()]() mutable {
-            r.finished_ms = clock->now_unix_ms();
-            done(std::move(r));
-        });
+        ctx_.scheduler().post(
+            [r = std::move(r), done = std::move(done), clock = &ctx_.clock()]() mutable {
+                r.finished_ms = clock->now_unix_ms();
+                done(std::move(r));
+            });
         return;
     }
     if (request.name == kSleep) {
@@ -184,9 +188,8 @@ void BuiltinHandler::execute(sdk::CommandRequest request, sdk::Callback<ExecResu
     r.status = CommandState::rejected;
     r.output = "unknown command " + request.name;
     r.started_ms = r.finished_ms = started;
-    ctx_.scheduler().post([r = std::move(r), done = std::move(done)]() mutable {
-        done(std::move(r));
-    });
+    ctx_.scheduler().post(
+        [r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
 }
 
 void BuiltinHandler::run_sleep(sdk::CommandRequest request, sdk::Callback<ExecResult> done) {
@@ -200,11 +203,11 @@ void BuiltinHandler::run_sleep(sdk::CommandRequest request, sdk::Callback<ExecRe
     s.started_ms = ctx_.clock().now_unix_ms();
     // Timer tasks hold the shared state, not `this`: a timer that fires after
     // shutdown() finds its entry gone and does nothing.
-    s.timer = ctx_.scheduler().schedule(
-        std::chrono::milliseconds(ms),
-        [state = state_, clock = &ctx_.clock(), id = request.command_id] {
-            finish_sleep(state, *clock, id, false);
-        });
+    s.timer =
+        ctx_.scheduler().schedule(std::chrono::milliseconds(ms),
+                                  [state = state_, clock = &ctx_.clock(), id = request.command_id] {
+                                      finish_sleep(state, *clock, id, false);
+                                  });
 }
 
 void BuiltinHandler::finish_sleep(const std::shared_ptr<State>& state, const sdk::Clock& clock,

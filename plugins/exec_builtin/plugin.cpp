@@ -37,8 +37,8 @@ const sdk::PluginDescriptor& descriptor() {
                     .check_file(sdk::FileCheck::directory),
             },
         .validate = {},
-        .create = [](sdk::PluginContext& ctx, const sdk::json::object& config)
-            -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
+        .create = [](sdk::PluginContext& ctx,
+                     const sdk::json::object& config) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
             return std::unique_ptr<sdk::Plugin>(
                 std::make_unique<BuiltinPlugin>(ctx, parse_options(config)));
         },

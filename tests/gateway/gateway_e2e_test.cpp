@@ -53,9 +53,8 @@ TEST(GatewayE2E, CrashDuringACommandIsReportedFailedNotRerun) {
     ASSERT_TRUE(wait_until([&] { return backend.agent_state("gw-01") == "online"; }, 30s))
         << gw->process().log();
     int status = 0;
-    const std::string id =
-        enqueue(backend, R"({"name":"builtin.sleep","args":{"seconds":60},"timeout_s":120})",
-                &status);
+    const std::string id = enqueue(
+        backend, R"({"name":"builtin.sleep","args":{"seconds":60},"timeout_s":120})", &status);
     ASSERT_EQ(status, 202);
     // Running: the durable "started" record exists before the handler runs.
     ASSERT_TRUE(wait_until(

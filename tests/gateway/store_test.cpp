@@ -34,9 +34,9 @@ TEST(GatewayStore, InterruptedCommandIsFinishedAsFailedNotRerun) {
         auto s = open_store(db);
         ASSERT_TRUE(s->mark_started("c1", "builtin.sleep", 10).ok());
         ASSERT_TRUE(s->mark_started("c2", "builtin.echo", 10).ok());
-        ASSERT_TRUE(s->finish("c2", "builtin.echo", R"({"command_id":"c2","status":"succeeded"})",
-                              20)
-                        .ok());
+        ASSERT_TRUE(
+            s->finish("c2", "builtin.echo", R"({"command_id":"c2","status":"succeeded"})", 20)
+                .ok());
         EXPECT_EQ(s->lookup("c1"), RecordState::started);
         // "Crash": the store goes away with c1 still started.
     }

@@ -72,8 +72,8 @@ protected:
         o.hostname = "host";
         o.platform = "linux-x86_64";
         uplink_ = std::make_unique<Uplink>(
-            UplinkDeps{ctx_.sched, ctx_.pool, ctx_.clk, ctx_.log, ctx_.metric, *store_, nullptr},
-            o, std::vector<std::string>{"builtin.echo"}, [this](sdk::CommandRequest r) {
+            UplinkDeps{ctx_.sched, ctx_.pool, ctx_.clk, ctx_.log, ctx_.metric, *store_, nullptr}, o,
+            std::vector<std::string>{"builtin.echo"}, [this](sdk::CommandRequest r) {
                 std::lock_guard lk(mu_);
                 commands_.push_back(std::move(r));
             });
@@ -178,8 +178,8 @@ TEST_F(UplinkTest, StreamsTheSpoolAfterWelcomeAndDropsAckedItems) {
     proto::TelemetryAckBody ta;
     ta.batch_id = "b1";
     handler_->on_message(frame("telemetry_ack", ta.to_json()));
-    ASSERT_TRUE(wait_until([&] { return store_->counts().results == 0 &&
-                                        store_->counts().telemetry == 0; }));
+    ASSERT_TRUE(wait_until(
+        [&] { return store_->counts().results == 0 && store_->counts().telemetry == 0; }));
     EXPECT_EQ(sent_of("result"), 1u);  // acked items are not sent again
 }
 

@@ -331,8 +331,8 @@ TEST_F(AgentServerTest, BinaryMessageCloses1003) {
     EXPECT_EQ(code, 1003u);
     ASSERT_TRUE(raw.write(test::client_frame(0x8, std::string("\x03\xeb", 2))));
     raw.tls_shutdown();
-    ASSERT_TRUE(wait_until([&] { return server_events(0) && server_events(0)->close_code != -1; },
-                           5s));
+    ASSERT_TRUE(
+        wait_until([&] { return server_events(0) && server_events(0)->close_code != -1; }, 5s));
     EXPECT_EQ(server_events(0)->close_code, 1003);
     EXPECT_EQ(server_events(0)->message_count(), 0u);
 }

@@ -99,19 +99,19 @@ TEST(AllowlistConfig, RejectsBadProgramsWithPaths) {
 }
 
 ProgramSpec du_spec() {
-    json::object cfg{{"programs",
-                      {{"du", program({"/usr/bin/du", "-sh", "{path}", "--max-depth={depth}"},
-                                      {{"path", arg("^/var/[a-z/]+$", true)},
-                                       {"depth", arg("[0-9]")}})}}}};
+    json::object cfg{
+        {"programs",
+         {{"du", program({"/usr/bin/du", "-sh", "{path}", "--max-depth={depth}"},
+                         {{"path", arg("^/var/[a-z/]+$", true)}, {"depth", arg("[0-9]")}})}}}};
     return parse_programs(cfg).at("du");
 }
 
 TEST(AllowlistArgs, RejectsBadArguments) {
     const ProgramSpec spec = du_spec();
     EXPECT_TRUE(check_args(spec, {{"path", "/var/log"}}).ok());
-    EXPECT_FALSE(check_args(spec, {}).ok());                                 // required
-    EXPECT_FALSE(check_args(spec, {{"path", "/etc"}}).ok());                 // pattern
-    EXPECT_FALSE(check_args(spec, {{"path", "/var/log; rm -rf /"}}).ok());   // full match
+    EXPECT_FALSE(check_args(spec, {}).ok());                                       // required
+    EXPECT_FALSE(check_args(spec, {{"path", "/etc"}}).ok());                       // pattern
+    EXPECT_FALSE(check_args(spec, {{"path", "/var/log; rm -rf /"}}).ok());         // full match
     EXPECT_FALSE(check_args(spec, {{"path", "/var/log"}, {"depth", "12"}}).ok());  // full match
     EXPECT_FALSE(check_args(spec, {{"path", "/var/log"}, {"other", "x"}}).ok());   // undeclared
     EXPECT_FALSE(check_args(spec, {{"path", 5}}).ok());                            // not a string

@@ -42,8 +42,8 @@ protected:
 
 TEST_F(BuiltinTest, ListsItsCommands) {
     auto names = handler.commands();
-    EXPECT_EQ(names, (std::vector<std::string>{"builtin.echo", "builtin.sleep",
-                                               "builtin.sysinfo"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"builtin.echo", "builtin.sleep", "builtin.sysinfo"}));
 }
 
 TEST_F(BuiltinTest, ValidateRejectsBadArgs) {

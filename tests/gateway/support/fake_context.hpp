@@ -82,7 +82,8 @@ private:
                 continue;
             }
             if (best->second.due > std::chrono::steady_clock::now()) {
-                cv_.wait_until(lk, best->second.due);
+                const auto due = best->second.due;  // a cancel() may erase the entry meanwhile
+                cv_.wait_until(lk, due);
                 continue;
             }
             sdk::Task task = std::move(best->second.task);
