@@ -35,7 +35,9 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-using WsStream = websocket::stream<TlsStream>;
+// deflateSupported = false: permessage-deflate is never negotiated (PROTOCOL.md §8), and
+// leaving it out drops the zlib code paths from every instantiation (compile time).
+using WsStream = websocket::stream<TlsStream, false>;
 
 inline constexpr const char* kSubprotocol = "agenthost.v1";
 inline constexpr std::uint16_t kAbnormal = 1006;  // transport dropped, no close frame
