@@ -222,23 +222,37 @@ void Executor::start(JobPtr job) {
 
 void Executor::run(JobPtr job) {
     const std::int64_t now = d_.clock.now_unix_ms();
-    if (job->request.deadline_ms > 0) {
-        const auto delay =
-            std::chrono::milliseconds(std::max<std::int64_t>(0, job->request.deadline_ms - now));
+    bool stopped = false;
+    {
+        // execute() runs under the lock so shutdown() either sees this job stopped
+        // here or cancels it after the handler has it; never a cancel before execute.
+        // Safe: handlers complete through a callback that only posts to the loop.
         std::lock_guard lk(mu_);
-        job->deadline_timer =
-            d_.scheduler.schedule(delay, guarded([this, job] { on_deadline(job); }));
-    }
-    d_.logger.info("executing command",
-                   {{"command_id", job->request.command_id}, {"name", job->request.name}});
-    job->handler->execute(job->request, [this, job, life = life_](ExecResult r) {
-        // Any thread; continue on the loop.
-        std::shared_lock lk(life->mu);
-        if (life->alive) {
-            d_.scheduler.post(
-                guarded([this, job, r = std::move(r)]() mutable { complete(job, std::move(r)); }));
+        if (stopping_) {
+            running_.erase(job->request.command_id);
+            stopped = true;
+        } else {
+            if (job->request.deadline_ms > 0) {
+                const auto delay = std::chrono::milliseconds(
+                    std::max<std::int64_t>(0, job->request.deadline_ms - now));
+                job->deadline_timer =
+                    d_.scheduler.schedule(delay, guarded([this, job] { on_deadline(job); }));
+            }
+            d_.logger.info("executing command",
+                           {{"command_id", job->request.command_id}, {"name", job->request.name}});
+            job->handler->execute(job->request, [this, job, life = life_](ExecResult r) {
+                // Any thread; continue on the loop.
+                std::shared_lock life_lock(life->mu);
+                if (life->alive) {
+                    d_.scheduler.post(guarded(
+                        [this, job, r = std::move(r)]() mutable { complete(job, std::move(r)); }));
+                }
+            });
         }
-    });
+    }
+    if (stopped) {
+        finish_unrun(job->request, CommandState::failed, "gateway shut down before execution");
+    }
 }
 
 void Executor::on_deadline(JobPtr job) {

@@ -331,10 +331,13 @@ void ProcessRunner::loop() {
             }
             pump(c, pid_ready);
             if (c.exited && c.out < 0) {
+                {
+                    // Before the completion: whoever it wakes sees the count settled.
+                    std::lock_guard lk(mu_);
+                    --active_;
+                }
                 complete(c);
                 it = children_.erase(it);
-                std::lock_guard lk(mu_);
-                --active_;
             } else {
                 ++it;
             }

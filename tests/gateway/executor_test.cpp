@@ -249,7 +249,7 @@ TEST_F(ExecutorTest, FullQueueRejects) {
     o.max_queue = 1;
     reopen(o);
     executor_->submit(cmd("c1", "fake.hang"));
-    ASSERT_TRUE(wait_until([&] { return executor_->running() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return handler_.executed == 1; }));
     executor_->submit(cmd("c2", "fake.hang"));
     executor_->submit(cmd("c3", "fake.hang"));
     auto body = result_of("c3");

@@ -234,7 +234,9 @@ TEST_F(UplinkTest, CommandBeforeWelcomeClosesWith4400) {
 TEST_F(UplinkTest, BadMacClosesWith4401) {
     handler_->on_open(conn_);
     std::string f = frame("welcome", welcome_body());
-    f.back() = f.back() == 'A' ? 'B' : 'A';
+    // Flip the first MAC character (its bits all count; the last one carries padding).
+    const auto mac = f.rfind('.') + 1;
+    f[mac] = f[mac] == 'A' ? 'B' : 'A';
     handler_->on_message(f);
     EXPECT_EQ(conn_->close_code(), 4401);
     EXPECT_EQ(welcomes_, 0);
