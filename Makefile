@@ -8,6 +8,10 @@ BENCH_BUILD ?= build-bench
 JOBS       ?= $(shell nproc)
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 CTEST_ARGS ?=
+# ccache (when present) keyed on paths relative to the checkout, so clones in other
+# folders and the three build trees share compiled objects where flags match.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build test test-main test-asan test-fuzz demo bench format lint clean
 

@@ -14,4 +14,6 @@ for b in $(find "$BUILD" -maxdepth 3 -type f -executable -name 'bench_*' | sort)
   "$b" --benchmark_min_time=1 --benchmark_out="$OUT/$name.json" --benchmark_out_format=json
 done
 [ "$found" = 1 ] || { echo "no benchmarks found in $BUILD" >&2; exit 1; }
+echo "=== command round trip (embedded profile, 1000 commands at 200/s)"
+python3 "$(dirname "$0")/../bench/command_roundtrip.py" "$BUILD" 1000 200
 echo "results: $OUT/"

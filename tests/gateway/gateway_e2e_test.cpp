@@ -3,6 +3,8 @@
 // re-executed; the allowlist handler runs a configured program and refuses bad input.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/e2e/harness.hpp"
 
 namespace agenthost::e2e {
@@ -71,6 +73,17 @@ TEST(GatewayE2E, CrashDuringACommandIsReportedFailedNotRerun) {
     // Answered long before a re-run 60 s sleep could have finished.
     EXPECT_LT(std::chrono::steady_clock::now() - restart, 45s);
     gw->stop_graceful();
+    // The handler ran exactly once across both gateway lives (one log file, appended).
+    std::string log = gw->process().log();
+    std::size_t runs = 0;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        runs += line.find("executing command") != std::string::npos &&
+                line.find(id) != std::string::npos;
+    }
+    EXPECT_EQ(runs, 1u) << log;
+    // Exactly one terminal state: the stored outcome does not change afterwards.
+    EXPECT_EQ(backend.command_state(id), "failed");
     backend.stop_graceful();
 }
 
