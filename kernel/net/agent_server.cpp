@@ -293,6 +293,9 @@ void AgentServer::State::on_accept(error_code ec, tcp::socket socket) {
         socket.close(ignored);
         return do_accept();
     }
+    // Small signed frames answer each other: Nagle + delayed ACK would add ~40 ms.
+    error_code nd_ec;
+    socket.set_option(tcp::no_delay(true), nd_ec);
     std::shared_ptr<TlsContext> ctx;
     {
         std::lock_guard lock(mu);

@@ -52,6 +52,9 @@ private:
             return fail(sdk::Errc::unavailable,
                         "cannot connect to " + url_.host + ":" + url_.port + ": " + ec.message());
         }
+        // Small frames in request/answer pairs: disable Nagle (delayed-ACK stalls).
+        error_code nd_ec;
+        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), nd_ec);
         SSL* ssl = ws_.next_layer().native_handle();
         error_code addr_ec;
         asio::ip::make_address(url_.host, addr_ec);
