@@ -243,7 +243,7 @@ int run_gateway(const config::KernelConfig& cfg) {
     up.replay_window_ms = cfg.protocol.replay_window_s * 1000;
     up.max_batch_points = cfg.protocol.max_batch_points;
     Uplink uplink(UplinkDeps{rt.scheduler(), rt.blocking(), rt.clock(), *log, rt.metrics(), st,
-                             services.find<sdk::ReplayCache>()},
+                             services.find<sdk::ReplayCache>(), &rt.audit()},
                   up, executor.command_names(),
                   [&executor](sdk::CommandRequest r) { executor.submit(std::move(r)); });
     uplink_ptr = &uplink;

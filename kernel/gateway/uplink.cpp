@@ -140,6 +140,12 @@ bool Uplink::send(std::uint64_t gen, std::string_view type, const json::object& 
 
 void Uplink::fail(std::uint64_t gen, std::uint16_t code, const std::string& reason) {
     d_.logger.warn("closing backend session", {{"code", std::to_string(code)}, {"reason", reason}});
+    if (d_.audit != nullptr && (code >= 4400 || code == 1013)) {
+        // A frame from the backend failed verification (MAC, replay, schema ...): a
+        // security decision, recorded like the backend records the agents' frames.
+        d_.audit->record(sdk::AuditEvent{"backend", "frame.rejected", options_.agent_id, "denied",
+                                         sdk::json::object{{"code", code}, {"reason", reason}}});
+    }
     std::shared_ptr<net::Connection> conn;
     {
         std::lock_guard lk(mu_);

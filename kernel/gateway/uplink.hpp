@@ -54,6 +54,7 @@ struct UplinkDeps {
     sdk::Metrics& metrics;
     GatewayStore& store;
     sdk::ReplayCache* replay = nullptr;  // the "replay" capability, when configured
+    sdk::AuditSink* audit = nullptr;     // security decisions (rejected backend frames)
 };
 
 class Uplink {

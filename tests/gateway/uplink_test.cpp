@@ -72,7 +72,9 @@ protected:
         o.hostname = "host";
         o.platform = "linux-x86_64";
         uplink_ = std::make_unique<Uplink>(
-            UplinkDeps{ctx_.sched, ctx_.pool, ctx_.clk, ctx_.log, ctx_.metric, *store_, nullptr}, o,
+            UplinkDeps{ctx_.sched, ctx_.pool, ctx_.clk, ctx_.log, ctx_.metric, *store_, nullptr,
+                       &ctx_.aud},
+            o,
             std::vector<std::string>{"builtin.echo"}, [this](sdk::CommandRequest r) {
                 std::lock_guard lk(mu_);
                 commands_.push_back(std::move(r));
@@ -239,6 +241,12 @@ TEST_F(UplinkTest, BadMacClosesWith4401) {
     f[mac] = f[mac] == 'A' ? 'B' : 'A';
     handler_->on_message(f);
     EXPECT_EQ(conn_->close_code(), 4401);
+    // The rejection is a security decision: it is in the audit trail with its code.
+    auto events = ctx_.aud.events();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].action, "frame.rejected");
+    EXPECT_EQ(events[0].outcome, "denied");
+    EXPECT_EQ(events[0].details.at("code").to_number<int>(), 4401);
     EXPECT_EQ(welcomes_, 0);
 }
 
