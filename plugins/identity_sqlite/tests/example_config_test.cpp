@@ -1,59 +1,22 @@
-// example.yaml is documentation the tests keep honest: its config section passes the
-// kernel's validator against this plugin's schema, states the defaults, and the
-// plugin starts with it. A typo'd key is refused with its YAML path.
+// example.yaml is documentation the tests keep honest: see
+// tests/support/example_config.hpp for what is checked.
 
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
-#include "kernel/config/schema_validator.hpp"
 #include "plugins/identity_sqlite/identity_plugin.hpp"
-#include "tests/support/fake_context.hpp"
+#include "tests/support/example_config.hpp"
 
 namespace agenthost::identity_sqlite {
 namespace {
 
-constexpr const char* kName = "identity_sqlite";
-
-YAML::Node example() {
-    return YAML::LoadFile(std::string(AGENTHOST_TEST_SOURCE_DIR) + "/plugins/" + kName +
-                          "/example.yaml");
-}
-
 TEST(IdentityExampleConfig, ValidatesStatesTheDefaultsAndStarts) {
-    sdk::ConfigErrors errors;
-    auto cfg = config::validate_section(example()[kName]["config"], config_schema(),
-                                        std::string("plugins.") + kName + ".config", errors);
-    for (const auto& e : errors) {
-        ADD_FAILURE() << e.path << ": " << e.message;
-    }
-    // The example lists every key with its default: an empty section means the same.
-    sdk::ConfigErrors none;
-    auto defaults = config::validate_section(YAML::Node(), config_schema(), "x", none);
-    EXPECT_TRUE(none.empty());
-    EXPECT_EQ(cfg, defaults);
-    EXPECT_EQ(cfg.size(), config_schema().size());
-
-    testing::FakeContextOptions o;
-    o.plugin_name = kName;
-    o.blocking_mode = testing::FakeBlockingPool::Mode::inline_run;
-    testing::FakeContext ctx(o);
-    auto made = create(ctx, cfg);
-    ASSERT_TRUE(made);
-    auto st = made.value()->start();
-    EXPECT_TRUE(st) << st.message();
-    made.value()->stop();
+    testing::expect_example_config_starts("identity_sqlite", config_schema(), create);
 }
 
 TEST(IdentityExampleConfig, UnknownKeyAndBadValueRefusedWithPaths) {
-    YAML::Node node = YAML::Load("{ pathh: x, synchronous: sometimes, busy_timeout_ms: -1 }");
-    sdk::ConfigErrors errors;
-    config::validate_section(node, config_schema(), "plugins.identity_sqlite.config", errors);
-    ASSERT_EQ(errors.size(), 3u);
-    bool saw_unknown = false;
-    for (const auto& e : errors) {
-        saw_unknown |= e.path == "plugins.identity_sqlite.config.pathh";
-    }
-    EXPECT_TRUE(saw_unknown);
+    testing::expect_section_refused("identity_sqlite", config_schema(),
+                                    "{ pathh: x, synchronous: sometimes, busy_timeout_ms: -1 }",
+                                    3, "pathh");
 }
 
 }  // namespace
