@@ -20,5 +20,38 @@ function(agenthost_add_test name)
     set(arg_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${arg_LABELS}" TIMEOUT ${arg_TIMEOUT}
-    ENVIRONMENT "AGENTHOST_SOURCE_DIR=${CMAKE_SOURCE_DIR};AGENTHOST_BINARY_DIR=${CMAKE_BINARY_DIR};AGENTHOST_BIN=${CMAKE_BINARY_DIR}/bin/agenthost;AGENTHOST_PLUGIN_DIR=${CMAKE_BINARY_DIR}/plugins;${arg_ENVIRONMENT}")
+    ENVIRONMENT "AGENTHOST_SOURCE_DIR=${CMAKE_SOURCE_DIR};AGENTHOST_BINARY_DIR=${CMAKE_BINARY_DIR};AGENTHOST_BIN=${CMAKE_BINARY_DIR}/bin/agenthost;AGENTHOST_PLUGIN_DIR=${CMAKE_BINARY_DIR}/plugins;AGENTHOST_TEST_SERVICES_DIR=${AGENTHOST_TEST_SERVICES_DIR};${arg_ENVIRONMENT}")
+  # Tests labelled postgres/redis share one server each, started once per ctest run
+  # by a fixture (see agenthost_test_services below).
+  set(fixtures "")
+  foreach(svc postgres redis)
+    if("${svc}" IN_LIST arg_LABELS)
+      list(APPEND fixtures service_${svc})
+    endif()
+  endforeach()
+  if(fixtures)
+    set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED "${fixtures}")
+  endif()
+endfunction()
+
+# The shared PostgreSQL 15 and Redis 7 of a ctest run: a setup test starts each on a
+# free loopback port (scripts/test-services.sh, data under /tmp) and writes its URL to
+# ${AGENTHOST_TEST_SERVICES_DIR}/<service>/url; a cleanup test removes it after the
+# last test that needs it. ctest adds both whenever a selected test requires them.
+set(AGENTHOST_TEST_SERVICES_DIR ${CMAKE_BINARY_DIR}/test-services)
+function(agenthost_test_services)
+  if(NOT AGENTHOST_BUILD_TESTS OR AGENTHOST_UNIT_ONLY)
+    return()
+  endif()
+  set(script ${CMAKE_SOURCE_DIR}/scripts/test-services.sh)
+  foreach(svc postgres redis)
+    set(dir ${AGENTHOST_TEST_SERVICES_DIR}/${svc})
+    add_test(NAME service_${svc}_start
+      COMMAND bash -c "bash '${script}' destroy ${svc} '${dir}' && bash '${script}' start ${svc} '${dir}'")
+    add_test(NAME service_${svc}_stop COMMAND bash ${script} destroy ${svc} ${dir})
+    set_tests_properties(service_${svc}_start PROPERTIES FIXTURES_SETUP service_${svc}
+      LABELS "${svc}" TIMEOUT 120)
+    set_tests_properties(service_${svc}_stop PROPERTIES FIXTURES_CLEANUP service_${svc}
+      LABELS "${svc}" TIMEOUT 120)
+  endforeach()
 endfunction()

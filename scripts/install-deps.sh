@@ -12,7 +12,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3
   libpqxx-dev libhiredis-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  postgresql-15 redis-server nginx-light
+  postgresql-15 postgresql-client-15 redis-server redis-tools nginx-light libnginx-mod-stream
   curl python3 procps iproute2 systemd
 )
 
