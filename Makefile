@@ -13,7 +13,7 @@ CTEST_ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps build test test-main test-asan test-fuzz demo bench format lint clean
+.PHONY: all deps build test test-main test-asan test-fuzz demo bench docs format lint clean
 
 all: build
 
@@ -47,6 +47,11 @@ test-fuzz: deps
 	  -DAGENTHOST_BUILD_TESTS=ON -DAGENTHOST_UNIT_ONLY=ON -DAGENTHOST_WERROR=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_frame_decoder
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
+# Regenerates docs/configuration.md from the kernel's and the plugins' schemas
+# (docs_reference_test fails when the committed file is stale).
+docs: build
+	$(BUILD)/tests/config_reference $(BUILD)/plugins > docs/configuration.md
 
 demo: build
 	./scripts/demo.sh $(BUILD)

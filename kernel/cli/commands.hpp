@@ -27,5 +27,10 @@ void print_errors(const sdk::ConfigErrors& errors);
 // Prints a plugin's config schema, indented, with types, defaults, bounds and
 // descriptions; defaults of secret fields are hidden.
 void print_schema(const sdk::Schema& schema, const std::string& indent);
+// A field's type ("list of string") and its constraints ("required, default 10,
+// range 1..100, one of: a|b"); secret defaults hidden. Shared with the generated
+// configuration reference (tests/docs).
+std::string field_type(const sdk::Field& f);
+std::string field_constraints(const sdk::Field& f);
 
 }  // namespace agenthost::cli

@@ -42,16 +42,17 @@ const char* file_check_name(sdk::FileCheck c) {
     return "";
 }
 
-std::string type_of(const sdk::Field& f) {
+}  // namespace
+
+std::string field_type(const sdk::Field& f) {
     std::string t = sdk::field_type_name(f.type);
     if ((f.type == sdk::FieldType::list || f.type == sdk::FieldType::map) && f.item) {
-        t += " of " + type_of(*f.item);
+        t += " of " + field_type(*f.item);
     }
     return t;
 }
 
-// Constraints of one field, e.g. "required, default 10, range 1..100, one of: a|b".
-std::string constraints(const sdk::Field& f) {
+std::string field_constraints(const sdk::Field& f) {
     std::string out;
     auto add = [&](const std::string& s) { out += out.empty() ? s : ", " + s; };
     if (f.required) {
@@ -84,9 +85,11 @@ std::string constraints(const sdk::Field& f) {
     return out;
 }
 
+namespace {
+
 void print_field(const sdk::Field& f, const std::string& indent) {
-    const std::string c = constraints(f);
-    std::printf("%s%-20s %-16s %s\n", indent.c_str(), f.key.c_str(), type_of(f).c_str(),
+    const std::string c = field_constraints(f);
+    std::printf("%s%-20s %-16s %s\n", indent.c_str(), f.key.c_str(), field_type(f).c_str(),
                 c.empty() ? "" : ("[" + c + "]").c_str());
     if (!f.description.empty()) {
         std::printf("%s%-20s %s\n", indent.c_str(), "", f.description.c_str());
