@@ -25,4 +25,11 @@ function(agenthost_add_plugin name)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     LIBRARY_OUTPUT_DIRECTORY ${out})
+  # In the agenthost tree, product plugins (default output directory) are installed
+  # next to the binary's lib/agenthost/plugins; test plugins choose their own
+  # OUTPUT_DIRECTORY and are not installed.
+  if(DEFINED AGENTHOST_PLUGIN_INSTALL_DIR AND NOT arg_OUTPUT_DIRECTORY)
+    install(TARGETS ${target} LIBRARY DESTINATION ${AGENTHOST_PLUGIN_INSTALL_DIR}
+      COMPONENT runtime)
+  endif()
 endfunction()
