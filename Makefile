@@ -8,6 +8,7 @@ BENCH_BUILD ?= build-bench
 JOBS       ?= $(shell nproc)
 GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 CTEST_ARGS ?=
+BENCH_ARGS ?=
 # ccache (when present) keyed on paths relative to the checkout, so clones in other
 # folders and the three build trees share compiled objects where flags match.
 export CCACHE_BASEDIR := $(CURDIR)
@@ -60,7 +61,7 @@ bench: deps
 	cmake -S . -B $(BENCH_BUILD) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Release \
 	  -DAGENTHOST_BUILD_BENCH=ON -DAGENTHOST_BUILD_TESTS=OFF -DAGENTHOST_WERROR=ON
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
-	./scripts/bench.sh $(BENCH_BUILD)
+	BENCH_ARGS="$(BENCH_ARGS)" ./scripts/bench.sh $(BENCH_BUILD)
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

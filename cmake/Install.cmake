@@ -6,7 +6,7 @@
 #   share/agenthost/configs/                    example configs (dev, staging, production)
 #   share/agenthost/deploy/                     nginx, redis, pki and rotation scripts,
 #                                               install-service.sh
-#   lib/systemd/system/agenthost-*.service      units (ExecStart points at bin/agenthost)
+#   lib/systemd/system/agenthost-*.service      units for the package (ExecStart: /usr/bin/agenthost)
 #
 # Installed configs find the plugins through `plugin_paths: [ ${exe_dir}/../lib/agenthost/plugins ]`.
 include(GNUInstallDirs)
@@ -19,11 +19,22 @@ install(DIRECTORY configs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/agenthost/config
   COMPONENT runtime FILES_MATCHING PATTERN "*.yaml")
 install(DIRECTORY deploy/ DESTINATION ${CMAKE_INSTALL_DATADIR}/agenthost/deploy
   COMPONENT runtime USE_SOURCE_PERMISSIONS
-  PATTERN "systemd" EXCLUDE)
-if(EXISTS ${CMAKE_SOURCE_DIR}/deploy/systemd)
-  install(DIRECTORY deploy/systemd/ DESTINATION lib/systemd/system COMPONENT runtime
-    FILES_MATCHING PATTERN "*.service")
-endif()
+)
+# The units in deploy/systemd run /opt/agenthost/current/bin/agenthost (the layout of
+# install-service.sh, which installs them itself from share/agenthost/deploy). The
+# copies in lib/systemd/system, used by the Debian package, run the packaged binary.
+# The package installs under /usr (CPACK_PACKAGING_INSTALL_PREFIX below).
+set(AGENTHOST_PACKAGED_BIN /usr/${CMAKE_INSTALL_BINDIR}/agenthost)
+file(GLOB agenthost_units CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/deploy/systemd/*.service)
+foreach(unit IN LISTS agenthost_units)
+  get_filename_component(unit_name ${unit} NAME)
+  file(READ ${unit} unit_text)
+  string(REPLACE "/opt/agenthost/current/bin/agenthost" "${AGENTHOST_PACKAGED_BIN}"
+    unit_text "${unit_text}")
+  file(WRITE ${CMAKE_BINARY_DIR}/packaged-units/${unit_name} "${unit_text}")
+  install(FILES ${CMAKE_BINARY_DIR}/packaged-units/${unit_name}
+    DESTINATION lib/systemd/system COMPONENT runtime)
+endforeach()
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime
   FILES_MATCHING PATTERN "*.md")

@@ -58,6 +58,9 @@ void ApiHandlers::revoke(const sdk::HttpRequest& req, std::string agent_id,
     if (!valid_agent_id(agent_id)) {
         return respond(not_found("agent_not_found", "unknown agent"));
     }
+    if (refuse_unaudited("agent.revoke", respond)) {
+        return;
+    }
     auto self = shared_from_this();
     deps_.identity->revoke(agent_id, [self, req, respond, agent_id](sdk::Status st) {
         if (!st.ok()) {
@@ -81,6 +84,9 @@ void ApiHandlers::release(const sdk::HttpRequest& req, std::string agent_id,
                           sdk::HttpResponder respond) {
     if (!valid_agent_id(agent_id)) {
         return respond(not_found("agent_not_found", "unknown agent"));
+    }
+    if (refuse_unaudited("agent.release", respond)) {
+        return;
     }
     auto self = shared_from_this();
     deps_.identity->release(

@@ -33,6 +33,8 @@ public:
 
     void audit(const sdk::HttpRequest& req, const char* action, std::string target,
                const char* outcome, json::object details);
+    // Fail-closed: true (after answering 503) when `action` cannot be audited now.
+    bool refuse_unaudited(std::string_view action, const sdk::HttpResponder& respond);
 
 protected:
     ApiDeps deps_;

@@ -108,6 +108,16 @@ void ApiHandlers::audit(const sdk::HttpRequest& req, const char* action, std::st
     deps_.audit->record(std::move(ev));
 }
 
+bool ApiHandlers::refuse_unaudited(std::string_view action, const sdk::HttpResponder& respond) {
+    if (!deps_.can_audit || deps_.can_audit(action)) {
+        return false;
+    }
+    // An action that cannot be audited is not done (audit.fail_closed).
+    respond(error_response(503, "audit_unavailable",
+                           "the audit trail cannot be written; the action was not performed"));
+    return true;
+}
+
 // POST /api/v1/agents/{id}/commands | /revoke | /release
 void ApiHandlers::agents_post(const sdk::HttpRequest& req, sdk::HttpResponder respond) {
     auto seg = split_path(req.path, std::string(kAgents) + "/");
@@ -180,6 +190,9 @@ void ApiHandlers::enqueue(const sdk::HttpRequest& req, std::string agent_id,
                 return respond(error_response(422, "unsupported_command",
                                               "the agent did not list this command"));
             }
+        }
+        if (self->refuse_unaudited("command.enqueue", respond)) {
+            return;
         }
         self->deps_.queue->enqueue(std::move(cmd), [self, req, respond, agent_id,
                                                     details](sdk::Result<sdk::EnqueueOutcome> r) {
@@ -282,6 +295,9 @@ void ApiHandlers::list_commands(const sdk::HttpRequest& req, sdk::HttpResponder 
 
 void ApiHandlers::cancel(const sdk::HttpRequest& req, std::string command_id,
                          sdk::HttpResponder respond) {
+    if (refuse_unaudited("command.cancel", respond)) {
+        return;
+    }
     auto self = shared_from_this();
     deps_.queue->cancel(
         command_id, [self, req, respond, command_id](sdk::Result<sdk::CommandRecord> r) {

@@ -4,7 +4,9 @@
 // (the listener's auth hook, see operator_auth.hpp), so handlers see an
 // authenticated request whose `actor` names the operator.
 
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include <agenthost/audit.hpp>
 #include <agenthost/capabilities/identity.hpp>
@@ -25,6 +27,9 @@ struct ApiDeps {
     sdk::AuditSink* audit = nullptr;
     sdk::Logger* logger = nullptr;
     backend::SessionRegistry* sessions = nullptr;
+    // Fail-closed auditing: asked BEFORE an audited action (enqueue, cancel, revoke,
+    // release); false → 503 audit_unavailable and nothing is done. Empty: always true.
+    std::function<bool(std::string_view action)> can_audit;
 };
 
 // Registers every route of API.md on `routes` (Listener::admin).

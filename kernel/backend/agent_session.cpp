@@ -221,6 +221,11 @@ void SessionCore::on_hello(proto::Envelope env, proto::HelloBody hello) {
         env_->scheduler->cancel(*hello_timer_);
         hello_timer_.reset();
     }
+    if (env_->can_audit && !env_->can_audit("session.open")) {
+        // audit.fail_closed: a session that cannot be audited is not opened.
+        fail(cc::try_again_later, "audit unavailable", std::nullopt, "session.refused");
+        return;
+    }
     phase_ = Phase::opening;
     busy_ = true;
     session_id_ = util::uuid_v4();
@@ -329,6 +334,11 @@ void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
                        {"fingerprint", peer_.cert_fingerprint},
                        {"remote_address", peer_.remote_address}});
     count("agenthost_agent_sessions_opened_total", "Agent sessions that completed the hello");
+    sdk::Gauge* in_flight_gauge =
+        env_->metrics ? &env_->metrics->gauge("agenthost_commands_in_flight",
+                                              "Commands out on agent sessions without a result")
+                      : nullptr;
+    inflight_ = std::make_shared<InflightGate>(cfg_.max_in_flight, in_flight_gauge);
     env_->queue->attach(peer_.identity, session_id_, make_deliver());
     pump();
 }

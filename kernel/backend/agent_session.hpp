@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <agenthost/audit.hpp>
 #include <agenthost/capabilities/identity.hpp>
@@ -38,6 +40,8 @@ struct SessionConfig {
     std::chrono::milliseconds lease{90'000};
     // Frames received but not yet through the replay check; more → close 1013.
     std::size_t max_pending_frames = 256;
+    // Commands out on this session without a result (InflightGate); more wait.
+    std::size_t max_in_flight = 32;
 };
 
 // Everything a session uses. Owned by the backend app (or a test); must outlive
@@ -55,6 +59,10 @@ struct SessionEnv {
     sdk::Logger* logger = nullptr;
     sdk::Metrics* metrics = nullptr;  // optional
     SessionRegistry* registry = nullptr;
+    // Fail-closed auditing: asked before a session opens and before a command is
+    // dispatched; false → the hello is refused (1013) / the delivery is declined.
+    // Empty: always true.
+    std::function<bool(std::string_view action)> can_audit;
 };
 
 // Creates the handler for one agent connection.

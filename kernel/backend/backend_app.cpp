@@ -24,11 +24,15 @@
 #include "kernel/api/operator_api.hpp"
 #include "kernel/api/operator_auth.hpp"
 #include "kernel/backend/agent_session.hpp"
+#include "kernel/backend/backend_reload.hpp"
+#include "kernel/backend/host_guards.hpp"
 #include "kernel/crypto/keyring.hpp"
 #include "kernel/net/agent_server.hpp"
 #include "kernel/net/http_server.hpp"
 #include "kernel/plugin/loader.hpp"
+#include "kernel/runtime/audit_forwarder.hpp"
 #include "kernel/runtime/runtime.hpp"
+#include "kernel/runtime/sd_notify.hpp"
 
 namespace agenthost::backend {
 
@@ -71,6 +75,7 @@ SessionConfig session_config(const config::KernelConfig& cfg) {
     s.heartbeat_s = cfg.protocol.heartbeat_s;
     s.hello_timeout = std::chrono::milliseconds(cfg.protocol.hello_timeout_s * 1000);
     s.lease = std::chrono::milliseconds(cfg.protocol.lease_s * 1000);
+    s.max_in_flight = cfg.limits.max_in_flight;
     return s;
 }
 
@@ -80,6 +85,10 @@ net::SessionLimits session_limits(const config::KernelConfig& cfg) {
     l.max_write_queue = cfg.limits.write_queue;
     l.heartbeat = std::chrono::seconds(cfg.protocol.heartbeat_s);
     l.idle_timeout = std::chrono::seconds(cfg.protocol.idle_timeout_s);
+    l.max_write_queue_bytes = cfg.limits.write_queue_bytes;
+    l.write_stall_timeout = std::chrono::seconds(cfg.limits.write_stall_s);
+    l.message_rate = static_cast<double>(cfg.limits.message_rate);
+    l.message_burst = static_cast<double>(cfg.limits.message_burst);
     return l;
 }
 
@@ -110,22 +119,6 @@ sdk::Status write_ports(const std::string& state_dir, std::uint16_t agents, std:
         return sdk::error(sdk::Errc::unavailable, "cannot write " + final_path.string());
     }
     return {};
-}
-
-sdk::Result<crypto::Keyring> load_keyring(const config::KernelConfig& cfg) {
-    std::map<std::string, std::string> masters;
-    for (const auto& [kid, file] : cfg.master_key_files) {
-        auto key = crypto::read_key_file(file);
-        if (!key.ok()) {
-            return sdk::Status(sdk::Errc::invalid_argument,
-                               "keys." + kid + ": " + key.status().message());
-        }
-        masters.emplace(kid, std::move(*key));
-    }
-    if (masters.empty()) {
-        return sdk::Status(sdk::Errc::invalid_argument, "keys: no master key configured");
-    }
-    return crypto::Keyring::from_masters(std::move(masters));
 }
 
 // Blocks the stop/reload signals in this thread and every thread started after.
@@ -182,21 +175,17 @@ private:
     std::thread thread_;
 };
 
-struct SessionEnvHolder {
-    SessionEnv env;
-    std::shared_ptr<sdk::Logger> logger;
-};
-
 }  // namespace
 
 int run_backend(const config::KernelConfig& cfg) {
     SignalMask signals;  // before any thread exists, so all inherit the mask
-    auto keyring = load_keyring(cfg);
+    auto keyring = load_keyring(cfg);  // fail fast, before any plugin starts
     if (!keyring.ok()) {
         print_error(keyring.status().message());
         return kExitConfig;
     }
     runtime::Runtime rt(runtime_options(cfg));
+    runtime::SdNotifier notifier;  // systemd Type=notify; a no-op without NOTIFY_SOCKET
     auto log = rt.logger("backend");
 
     plugin::PluginLoader loader(rt, cfg);
@@ -223,11 +212,7 @@ int run_backend(const config::KernelConfig& cfg) {
     };
 
     auto& services = rt.services();
-    auto holder = std::make_shared<SessionEnvHolder>();
-    holder->logger = rt.logger("session");
-    SessionEnv& env = holder->env;
-    env.config = session_config(cfg);
-    env.keys = &keyring.value();
+    SessionEnv env;  // the capabilities; config, keys and logger come per generation
     env.identity = services.find<sdk::IdentityStore>();
     env.replay = services.find<sdk::ReplayCache>();
     env.queue = services.find<sdk::CommandQueue>();
@@ -235,18 +220,44 @@ int run_backend(const config::KernelConfig& cfg) {
     env.audit = &rt.audit();
     env.scheduler = &rt.scheduler();
     env.clock = &rt.clock();
-    env.logger = holder->logger.get();
     env.metrics = &rt.metrics();
     SessionRegistry sessions;
     env.registry = &sessions;
+    // audit.fail_closed: sessions and the API ask before acting (kernel/runtime/
+    // audit_forwarder.hpp); copied into every SessionEnv generation and the API deps.
+    runtime::AuditForwarder& audit_gate = rt.audit_forwarder();
+    audit_gate.set_fail_closed(cfg.audit.fail_closed);
+    env.can_audit = [&audit_gate](std::string_view action) { return audit_gate.admit(action); };
+    rt.metrics().callback_gauge(
+        "agenthost_audit_refused_actions", "Actions refused because they could not be audited",
+        {}, [&audit_gate] { return static_cast<double>(audit_gate.refusals()); });
     if (!env.identity || !env.replay || !env.queue || !env.telemetry) {
         print_error("a required capability was not provided by the started plugins");
         stop_plugins();
         return kExitFailure;
     }
 
+    // Everything SIGHUP may replace: keyring, session settings, tokens, TLS contexts.
+    net::AgentServer* agents_for_reload = nullptr;  // set once the listener exists
+    auto apply_guards = [&rt, &agents_for_reload](const config::KernelConfig& c) {
+        if (agents_for_reload != nullptr) {
+            apply_host_limits(rt, *agents_for_reload, c);  // admission + limit gauges
+        }
+    };
+    auto apply_audit = [&audit_gate](const config::KernelConfig& c) {
+        audit_gate.set_fail_closed(c.audit.fail_closed);  // takes effect for the next action
+    };
+    BackendReload reload(rt, env,
+                         ReloadHooks{session_config, session_limits, {apply_guards, apply_audit}});
+    if (auto st = reload.init(cfg); !st.ok()) {
+        print_error(st.message());
+        stop_plugins();
+        return kExitConfig;
+    }
+
     auto api_log = rt.logger("api");
     api::ApiDeps deps{env.identity, env.queue, env.telemetry, env.audit, api_log.get(), &sessions};
+    deps.can_audit = env.can_audit;
     if (auto st = api::register_operator_api(rt.routes(), deps); !st.ok()) {
         print_error("operator API: " + st.message());
         stop_plugins();
@@ -257,30 +268,17 @@ int run_backend(const config::KernelConfig& cfg) {
         log->debug("kernel /livez not registered", {{"reason", st.message()}});
     }
 
-    net::TlsServerOptions agent_tls_opts{cfg.tls.cert, cfg.tls.key, cfg.tls.client_ca,
-                                         cfg.tls.min_version};
-    net::TlsServerOptions admin_tls_opts{
-        cfg.tls.admin_cert.empty() ? cfg.tls.cert : cfg.tls.admin_cert,
-        cfg.tls.admin_key.empty() ? cfg.tls.key : cfg.tls.admin_key, "", cfg.tls.min_version};
-    auto agent_tls = net::TlsContext::make_server(agent_tls_opts);
-    auto admin_tls = net::TlsContext::make_server(admin_tls_opts);
-    if (!agent_tls.ok() || !admin_tls.ok()) {
-        print_error("tls: " + (!agent_tls.ok() ? agent_tls.status().message()
-                                               : admin_tls.status().message()));
-        stop_plugins();
-        return kExitConfig;
-    }
-
-    api::OperatorAuth auth(cfg.operators, rt.audit(), api_log.get());
     net::HttpServer health(rt, {cfg.listen_health.address, cfg.listen_health.port},
                            sdk::Listener::health, nullptr);
     net::HttpServer admin(rt, {cfg.listen_admin.address, cfg.listen_admin.port},
-                          sdk::Listener::admin, *admin_tls,
-                          [&auth](const sdk::HttpRequest& r) { return auth.authenticate(r); });
-    net::AgentServer agents(rt, {cfg.listen_agents.address, cfg.listen_agents.port}, *agent_tls,
-                            session_limits(cfg), cfg.identity_binding,
-                            agent_session_factory(std::shared_ptr<const SessionEnv>(holder, &env)),
-                            cfg.limits.max_connections);
+                          sdk::Listener::admin, reload.admin_tls(), reload.auth_hook());
+    net::AgentServer agents(rt, {cfg.listen_agents.address, cfg.listen_agents.port},
+                            reload.agent_tls(), session_limits(cfg), cfg.identity_binding,
+                            reload.session_factory(), cfg.limits.max_connections);
+    reload.attach(&agents, &admin);
+    register_host_health(rt, agents, cfg);  // admission limits, host checks (host_guards.hpp)
+    agents_for_reload = &agents;
+    net::register_health_fallback(rt);  // /readyz, /metrics if no health plugin serves them
     rt.metrics().callback_gauge("agenthost_agent_sessions", "Live agent sessions on this host", {},
                                 [&agents] { return static_cast<double>(agents.session_count()); });
     rt.metrics().callback_gauge("agenthost_agent_connections_refused",
@@ -317,11 +315,17 @@ int run_backend(const config::KernelConfig& cfg) {
         log->warn("ports.json not written", {{"error", s.message()}});
     }
     rt.audit().record(sdk::AuditEvent{"kernel", "backend.start", cfg.host_id, "success", {}});
+    const std::string serving = "serving agents on port " + std::to_string(agents.port());
+    notifier.ready(serving);
+    notifier.start_watchdog(rt.scheduler());  // pings from the loop: a stuck loop stops them
 
     for (;;) {
         const int sig = signals.wait();
         if (sig == SIGHUP) {
-            log->warn("reload not yet supported; SIGHUP ignored");
+            notifier.reloading();
+            const auto result = reload.reload();
+            notifier.ready(serving + (result.applied ? "; config reloaded"
+                                                     : "; reload rejected: " + result.message));
             continue;
         }
         log->info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
@@ -329,6 +333,7 @@ int run_backend(const config::KernelConfig& cfg) {
     }
 
     ShutdownWatchdog watchdog(kShutdownDeadline);
+    notifier.stopping("draining");
     rt.set_draining(true);  // readiness 503 before anything else changes
     auto drained = std::make_shared<std::promise<void>>();
     auto drained_future = drained->get_future();
@@ -339,6 +344,7 @@ int run_backend(const config::KernelConfig& cfg) {
     admin.stop();
     health.stop();
     rt.audit().record(sdk::AuditEvent{"kernel", "backend.stop", cfg.host_id, "success", {}});
+    notifier.stop_watchdog();
     stop_plugins();
     log->info("stopped");
     return kExitOk;

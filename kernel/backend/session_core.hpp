@@ -15,6 +15,7 @@
 #include <agenthost/json.hpp>
 
 #include "kernel/backend/agent_session.hpp"
+#include "kernel/backend/inflight_gate.hpp"
 #include "kernel/proto/codec.hpp"
 #include "kernel/proto/messages.hpp"
 
@@ -61,14 +62,19 @@ private:
     void on_result(proto::Envelope env, proto::ResultBody result);
     void on_telemetry(proto::Envelope env, proto::TelemetryBody batch);
     void store_result(std::string ref, proto::ResultBody result);
+    void close_for_backpressure(const sdk::Status& st);
     void on_result_completed(const std::string& ref, const std::string& command_id,
                              sdk::CommandState status, bool fresh, const sdk::Status& s);
     sdk::DeliverFn make_deliver();
+    // Commands the in-flight gate let out: sent now, after checking with the queue
+    // that they still wait (a long-parked one may have been timed out meanwhile).
+    void release(std::vector<sdk::CommandRecord> ready);
 
     std::shared_ptr<const SessionEnv> env_;
     const SessionConfig& cfg_;
     net::PeerInfo peer_;
     std::shared_ptr<net::Connection> conn_;
+    std::shared_ptr<InflightGate> inflight_;  // set at the welcome, before attach
 
     Phase phase_ = Phase::awaiting_hello;
     std::deque<std::string> inbox_;

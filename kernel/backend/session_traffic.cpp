@@ -74,6 +74,7 @@ void SessionCore::store_result(std::string ref, proto::ResultBody result) {
                                          {{"agent", self->peer_.identity},
                                           {"command_id", command_id},
                                           {"error", stored.status().message()}});
+                self->post([self, st = stored.status()] { self->close_for_backpressure(st); });
                 return;
             }
             self->env_->queue->completed(
@@ -105,6 +106,10 @@ void SessionCore::on_result_completed(const std::string& ref, const std::string&
         audit("command.result", "success",
               json::object{{"command_id", command_id}, {"status", sdk::to_string(status)}});
     }
+    if (inflight_) {  // the slot is free: the next waiting command may go out
+        inflight_->finish(command_id);
+        release(inflight_->take_ready(env_->clock->now_unix_ms()));
+    }
     proto::ResultAckBody ack;
     ack.command_id = command_id;
     send_frame(proto::type::result_ack, ack.to_json());
@@ -125,6 +130,7 @@ void SessionCore::on_telemetry(proto::Envelope env, proto::TelemetryBody batch) 
                 self->env_->logger->warn("telemetry not stored", {{"agent", self->peer_.identity},
                                                                   {"batch_id", batch_id},
                                                                   {"error", r.status().message()}});
+                self->close_for_backpressure(r.status());
                 return;
             }
             self->count("agenthost_telemetry_points_total", "Telemetry points received",
@@ -143,42 +149,125 @@ void SessionCore::on_telemetry(proto::Envelope env, proto::TelemetryBody batch) 
     });
 }
 
+namespace {
+
+// Writes one command frame to the session; audits and counts the dispatch.
+bool send_command(const SessionEnv& env, net::Connection& conn, const std::string& agent,
+                  const std::string& kid, const std::string& key, const sdk::CommandRecord& c) {
+    if (env.can_audit && !env.can_audit("command.dispatch")) {
+        return false;  // audit.fail_closed: the queue redelivers once auditing works
+    }
+    proto::CommandBody body;
+    body.command_id = c.command_id;
+    body.name = c.name;
+    body.args = c.args;
+    body.issued_at = c.created_ms;
+    body.deadline = c.deadline_ms;
+    body.attempt = c.attempts < 1 ? 1 : c.attempts;
+    const bool sent = conn.send(proto::encode(proto::type::command, agent, body.to_json(), kid,
+                                              key, env.clock->now_unix_ms()));
+    if (sent) {
+        sdk::AuditEvent ev;
+        ev.actor = "kernel";
+        ev.action = "command.dispatch";
+        ev.target = c.command_id;
+        ev.outcome = "success";
+        ev.details =
+            json::object{{"agent_id", agent}, {"name", c.name}, {"attempt", body.attempt}};
+        env.audit->record(std::move(ev));
+        if (env.metrics) {
+            env.metrics
+                ->counter("agenthost_commands_dispatched_total",
+                          "Command deliveries written to agent sessions")
+                .inc();
+        }
+    }
+    return sent;
+}
+
+}  // namespace
+
+// A gateway resends unacked spool items only after a reconnect (PROTOCOL.md §5), so
+// a store that failed for a transient reason (database down, ingest queue full) ends
+// the session with 1013: the gateway backs off, reconnects and resends; without this
+// its send window would stay full of unacked items forever. Bad input (4400 path)
+// is not transient and keeps the session.
+void SessionCore::close_for_backpressure(const sdk::Status& st) {
+    if (phase_ != Phase::open || st.code() == sdk::Errc::invalid_argument) {
+        return;
+    }
+    fail(cc::try_again_later, "storage unavailable, retry later", std::nullopt,
+         "session.backpressure", false);
+}
+
 // Called by the queue on a loop thread, not on this session's strand: it touches only
-// what it captured (all fixed before attach) and the thread-safe Connection.
+// what it captured (all fixed before attach), the thread-safe gate and Connection.
+// The in-flight gate decides what goes out now; the rest waits for results.
 sdk::DeliverFn SessionCore::make_deliver() {
+    std::weak_ptr<SessionCore> weak = weak_from_this();
     return [env = env_, weak_conn = std::weak_ptr<net::Connection>(conn_), agent = peer_.identity,
-            kid = kid_, key = key_](const sdk::CommandRecord& c) {
+            kid = kid_, key = key_, gate = inflight_, weak](const sdk::CommandRecord& c) {
         auto conn = weak_conn.lock();
         if (!conn) {
             return false;
         }
-        proto::CommandBody body;
-        body.command_id = c.command_id;
-        body.name = c.name;
-        body.args = c.args;
-        body.issued_at = c.created_ms;
-        body.deadline = c.deadline_ms;
-        body.attempt = c.attempts < 1 ? 1 : c.attempts;
-        const bool sent = conn->send(proto::encode(proto::type::command, agent, body.to_json(), kid,
-                                                   key, env->clock->now_unix_ms()));
-        if (sent) {
-            sdk::AuditEvent ev;
-            ev.actor = "kernel";
-            ev.action = "command.dispatch";
-            ev.target = c.command_id;
-            ev.outcome = "success";
-            ev.details =
-                json::object{{"agent_id", agent}, {"name", c.name}, {"attempt", body.attempt}};
-            env->audit->record(std::move(ev));
-            if (env->metrics) {
-                env->metrics
-                    ->counter("agenthost_commands_dispatched_total",
-                              "Command deliveries written to agent sessions")
-                    .inc();
+        if (env->can_audit && !env->can_audit("command.dispatch")) {
+            return false;  // audit.fail_closed: nothing is dispatched unaudited
+        }
+        const std::int64_t now = env->clock->now_unix_ms();
+        if (gate->admit(c, now) == InflightGate::Admit::resend) {
+            return send_command(*env, *conn, agent, kid, key, c);
+        }
+        bool accepted = true;  // waiting in the gate counts as taken
+        bool own_out = false;
+        std::vector<sdk::CommandRecord> others;
+        for (auto& r : gate->take_ready(now)) {
+            if (r.command_id == c.command_id) {
+                own_out = true;
+                accepted = send_command(*env, *conn, agent, kid, key, c);
+            } else {
+                others.push_back(std::move(r));
             }
         }
-        return sent;
+        if (!own_out && env->metrics) {
+            env->metrics
+                ->counter("agenthost_commands_deferred_total",
+                          "Deliveries held back by the per-agent in-flight cap")
+                .inc();
+        }
+        if (!others.empty()) {
+            if (auto self = weak.lock()) {
+                self->post([self, others = std::move(others)]() mutable {
+                    self->release(std::move(others));
+                });
+            }
+        }
+        return accepted;
     };
+}
+
+void SessionCore::release(std::vector<sdk::CommandRecord> ready) {
+    for (auto& r : ready) {
+        auto self = shared_from_this();
+        env_->queue->get(r.command_id, [self, id = r.command_id](
+                                           sdk::Result<sdk::CommandRecord> rec) {
+            self->post([self, id, rec = std::move(rec)] {
+                const bool waits = rec.ok() && (rec->state == sdk::CommandState::queued ||
+                                                rec->state == sdk::CommandState::dispatched);
+                if (self->phase_ == Phase::open && waits && self->conn_) {
+                    send_command(*self->env_, *self->conn_, self->peer_.identity, self->kid_,
+                                 self->key_, *rec);
+                    return;
+                }
+                // Finished meanwhile (timed out, dead-lettered) or the session ends:
+                // never sent from here; its slot goes to the next one.
+                self->inflight_->finish(id);
+                if (self->phase_ == Phase::open) {
+                    self->release(self->inflight_->take_ready(self->env_->clock->now_unix_ms()));
+                }
+            });
+        });
+    }
 }
 
 }  // namespace agenthost::backend

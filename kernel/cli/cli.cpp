@@ -25,7 +25,8 @@ constexpr const char* usage_text =
     "                               print the per-agent HMAC key (base64)\n"
     "  pin CERT_OR_KEY_FILE         print the sha256/<base64> SPKI pin\n"
     "  migrate -c FILE              apply storage plugins' schema migrations only\n"
-    "  audit verify FILE...         verify the keyed audit chain; exit 1 on tamper\n"
+    "  audit verify [--key FILE] [--checkpoints FILE] FILE...\n"
+    "                               verify the keyed audit chain; exit 1 on tamper\n"
     "\n"
     "exit codes: 0 ok, 1 runtime failure, 2 config/usage error\n";
 
@@ -173,13 +174,20 @@ int main(int argc, char** argv) {
     }
     if (command == "audit") {
         if (args.empty() || args.front() != "verify") {
-            return usage_error("audit: expected 'audit verify FILE...'");
+            return usage_error(
+                "audit: expected 'audit verify [--key FILE] [--checkpoints FILE] "
+                "FILE...'");
         }
         args.erase(args.begin());
-        if (args.empty()) {
+        Options o = parse(args, {"key", "checkpoints"});
+        if (!o.error.empty()) {
+            return usage_error("audit verify: " + o.error);
+        }
+        if (o.positional.empty()) {
             return usage_error("audit verify: at least one FILE is required");
         }
-        return cmd_audit_verify(args);
+        return cmd_audit_verify(o.positional, o.get("key").value_or(""),
+                                o.get("checkpoints").value_or(""));
     }
     return usage_error("unknown command '" + command + "'");
 }

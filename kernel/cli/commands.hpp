@@ -20,7 +20,9 @@ int cmd_migrate(const std::string& config_file);
 int cmd_version();
 int cmd_pin(const std::string& file);
 int cmd_keys_derive(const std::string& kid, const std::string& agent, const std::string& master);
-int cmd_audit_verify(const std::vector<std::string>& files);
+// `key_file` and `checkpoints` may be empty (unkeyed chain / no truncation check).
+int cmd_audit_verify(const std::vector<std::string>& files, const std::string& key_file,
+                     const std::string& checkpoints);
 
 // Prints "<path>: <message>" per error to stderr.
 void print_errors(const sdk::ConfigErrors& errors);

@@ -1,6 +1,13 @@
 // run, check-config, plugins, migrate: the commands that read a config file.
+// migrate starts only the plugins that provide schema_migrations (and what they
+// require), asks each to migrate, prints what was applied and stops them again.
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include <agenthost/capabilities/migrations.hpp>
+#include <agenthost/plugin.hpp>
 
 #include <boost/json/serialize.hpp>
 
@@ -33,6 +40,35 @@ runtime::RuntimeOptions inspect_options(const config::KernelConfig& cfg) {
     o.host_id = cfg.host_id.empty() ? "check-config" : cfg.host_id;
     o.role = cfg.role.empty() ? "backend" : cfg.role;
     return o;
+}
+
+// Enabled plugins that declare schema_migrations, plus (transitively) the enabled
+// providers of what they require, so that they can start.
+std::vector<std::string> migration_plugins(const std::vector<plugin::PluginInfo>& infos) {
+    auto has = [](const std::vector<std::string>& list, const std::string& item) {
+        return std::find(list.begin(), list.end(), item) != list.end();
+    };
+    std::vector<std::string> out;
+    std::vector<std::string> needed;
+    for (const auto& p : infos) {
+        if (p.enabled && has(p.provides, std::string(sdk::capability::schema_migrations))) {
+            out.push_back(p.name);
+            needed.insert(needed.end(), p.requires_capabilities.begin(),
+                          p.requires_capabilities.end());
+        }
+    }
+    while (!needed.empty()) {
+        const std::string cap = needed.back();
+        needed.pop_back();
+        for (const auto& p : infos) {
+            if (p.enabled && has(p.provides, cap) && !has(out, p.name)) {
+                out.push_back(p.name);
+                needed.insert(needed.end(), p.requires_capabilities.begin(),
+                              p.requires_capabilities.end());
+            }
+        }
+    }
+    return out;
 }
 
 const char* yes_no(bool b) {
@@ -173,10 +209,68 @@ int cmd_migrate(const std::string& file) {
         print_errors(errors);
         return exit_usage;
     }
-    // Storage plugins apply their migrations at start-up today; a separate migration
-    // capability in the SDK is what this command will call once it exists.
-    std::fprintf(stderr, "migrate: not supported by the configured plugins\n");
-    return exit_failure;
+    // Pass 1: read every descriptor to learn which plugins own a database schema.
+    std::vector<std::string> wanted;
+    {
+        runtime::Runtime rt(inspect_options(*cfg));
+        plugin::PluginLoader loader(rt, *cfg);
+        if (auto st = loader.prepare(errors); !st.ok()) {
+            if (errors.empty()) {
+                errors.push_back({"plugins", st.message()});
+            }
+            print_errors(errors);
+            return exit_usage;
+        }
+        wanted = migration_plugins(loader.describe());
+    }
+    if (wanted.empty()) {
+        // Embedded stores (SQLite) migrate when they open their file; there is nothing
+        // to run separately.
+        std::fprintf(stderr,
+                     "migrate: not supported by the configured plugins (none of the enabled "
+                     "plugins in %s provides schema_migrations)\n",
+                     file.c_str());
+        return exit_failure;
+    }
+    // Pass 2: start only those (and the providers they require); their start() applies
+    // the pending steps under the database's advisory lock, migrate() reports them.
+    config::KernelConfig only = *cfg;
+    for (auto& p : only.plugins) {
+        p.enabled = std::find(wanted.begin(), wanted.end(), p.name) != wanted.end();
+    }
+    runtime::RuntimeOptions o = inspect_options(only);
+    o.log_level = "warn";
+    o.blocking_threads = 2;
+    runtime::Runtime rt(o);
+    plugin::PluginLoader loader(rt, only);
+    if (auto st = loader.prepare(errors); !st.ok()) {
+        print_errors(errors);
+        return exit_usage;
+    }
+    rt.start_background();
+    if (auto st = loader.start(); !st.ok()) {
+        std::fprintf(stderr, "migrate: %s\n", st.message().c_str());
+        rt.stop();
+        return exit_failure;
+    }
+    int rc = exit_ok;
+    for (auto* m : rt.services().find_all<sdk::SchemaMigrations>()) {
+        auto report = m->migrate();
+        if (!report.ok()) {
+            std::fprintf(stderr, "migrate: %s\n", report.status().message().c_str());
+            rc = exit_failure;
+            continue;
+        }
+        for (const auto& step : report->applied) {
+            std::printf("%s: applied %04d_%s\n", report->component.c_str(), step.version,
+                        step.name.c_str());
+        }
+        std::printf("%s: schema at version %d (%zu applied now)\n", report->component.c_str(),
+                    report->current_version, report->applied.size());
+    }
+    loader.stop_all();
+    rt.stop();
+    return rc;
 }
 
 }  // namespace agenthost::cli

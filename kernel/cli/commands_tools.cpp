@@ -12,6 +12,7 @@
 #include <agenthost/abi.hpp>
 #include <agenthost/version.hpp>
 
+#include "kernel/cli/audit_verify.hpp"
 #include "kernel/cli/commands.hpp"
 #include "kernel/config/kernel_schema.hpp"
 #include "kernel/config/schema_validator.hpp"
@@ -93,10 +94,51 @@ int cmd_keys_derive(const std::string& kid, const std::string& agent, const std:
     return exit_ok;
 }
 
-int cmd_audit_verify(const std::vector<std::string>& files) {
-    (void)files;
-    std::fprintf(stderr, "audit verify: not implemented in this build\n");
-    return exit_failure;
+int cmd_audit_verify(const std::vector<std::string>& files, const std::string& key_file,
+                     const std::string& checkpoints) {
+    AuditVerifyOptions opts;
+    opts.files = files;
+    opts.checkpoints = checkpoints;
+    if (!key_file.empty()) {
+        auto key = crypto::read_key_file(key_file, 32);
+        if (!key.ok()) {
+            std::fprintf(stderr, "audit verify: --key: %s\n", key.status().message().c_str());
+            return exit_usage;
+        }
+        opts.key = std::move(*key);
+    } else {
+        std::fprintf(stderr,
+                     "audit verify: no --key: checking the unkeyed chain (a keyed log "
+                     "fails at its first record)\n");
+    }
+    if (checkpoints.empty()) {
+        std::fprintf(stderr,
+                     "audit verify: no --checkpoints: a truncated tail cannot be "
+                     "detected\n");
+    }
+    const AuditVerifyReport r = verify_audit(opts);
+    for (const auto& note : r.notes) {
+        std::printf("note: %s\n", note.c_str());
+    }
+    if (!r.ok) {
+        std::printf("FAILED: %s\n", r.error.c_str());
+        if (r.records > 0) {
+            std::printf("verified before the failure: %llu records, seq %llu..%llu\n",
+                        static_cast<unsigned long long>(r.records),
+                        static_cast<unsigned long long>(r.first_seq),
+                        static_cast<unsigned long long>(r.last_seq));
+        }
+        return exit_failure;
+    }
+    std::printf(
+        "OK: %llu records, seq %llu..%llu, %zu file(s), %llu checkpoint(s) "
+        "(%llu matched), %s chain\n",
+        static_cast<unsigned long long>(r.records), static_cast<unsigned long long>(r.first_seq),
+        static_cast<unsigned long long>(r.last_seq), files.size(),
+        static_cast<unsigned long long>(r.checkpoints),
+        static_cast<unsigned long long>(r.checkpoints_matched),
+        opts.key.empty() ? "UNKEYED" : "keyed");
+    return exit_ok;
 }
 
 }  // namespace agenthost::cli

@@ -28,7 +28,10 @@
 //     max_frame_bytes: 1048576  max_skew_s: 30  replay_window_s: 60
 //     max_batch_points: 1000    heartbeat_s: 30  hello_timeout_s: 10
 //     idle_timeout_s: 90        lease_s: 90
-//   limits: { max_connections: 10000, write_queue: 1024 }
+//   limits: { max_connections: 10000, write_queue: 1024, max_connections_per_ip: 1000,
+//             handshake_rate: 100, handshake_burst: 200, write_queue_bytes: 16777216,
+//             write_stall_s: 30, message_rate: 1000, message_burst: 2000,
+//             max_in_flight: 32, memory_watermark_mb: 4096 }
 //   gateway:                           # gateway only
 //     agent_id: gw-01
 //     url: wss://127.0.0.1:8444/agent/v1
@@ -38,6 +41,8 @@
 //     reconnect: { initial_ms: 500, max_ms: 30000 }
 //     executor: { concurrency: 4, output_cap_bytes: 65536, max_queue: 256 }
 //     spool: { max_bytes: 268435456 }
+//     health: { address: 127.0.0.1, port: 9091 }  # plain HTTP /livez /readyz /metrics
+//   audit: { fail_closed: false }       # true: refuse what cannot be audited
 //   plugin_paths: [ DIR, ... ]          # searched for agenthost_<name>.so
 //   plugins:
 //     <name>: { enabled: true, path: FILE (optional), config: { ... } }
@@ -87,6 +92,16 @@ struct ProtocolConfig {
 struct LimitsConfig {
     std::size_t max_connections = 10000;
     std::size_t write_queue = 1024;
+    // Resource guards (docs/guards.md); every one is visible in /metrics.
+    std::size_t max_connections_per_ip = 1000;  // per source address, handshakes included
+    std::size_t handshake_rate = 100;           // accepted connections per second (token bucket)
+    std::size_t handshake_burst = 200;          // bucket size
+    std::size_t write_queue_bytes = 16u << 20;  // bytes queued per session
+    std::int64_t write_stall_s = 30;            // queue full this long → slow reader dropped
+    std::size_t message_rate = 1000;            // messages per second per session (→ 4429)
+    std::size_t message_burst = 2000;
+    std::size_t max_in_flight = 32;             // commands sent to one agent, no result yet
+    std::size_t memory_watermark_mb = 4096;     // RSS above → new sessions closed 1013; 0: off
 };
 
 struct GatewayConfig {
@@ -104,6 +119,14 @@ struct GatewayConfig {
     std::size_t output_cap_bytes = 64 * 1024;
     std::size_t executor_max_queue = 256;
     std::size_t spool_max_bytes = 256u << 20;
+    Endpoint health{"127.0.0.1", 9091};  // plain /livez /readyz /metrics listener
+};
+
+// The kernel side of auditing (the sink itself is the "audit" plugin).
+struct AuditKernelConfig {
+    // Refuse audited actions (API 503, new sessions 1013, no dispatch) while the audit
+    // sink cannot write. Requires a keyed audit plugin (key_file). Production: true.
+    bool fail_closed = false;
 };
 
 struct PluginEntry {
@@ -134,6 +157,7 @@ struct KernelConfig {
     ProtocolConfig protocol;
     LimitsConfig limits;
     GatewayConfig gateway;
+    AuditKernelConfig audit;
     std::vector<std::string> plugin_paths;
     std::vector<PluginEntry> plugins;
 };

@@ -149,6 +149,49 @@ void check_gateway(const YAML::Node& gw, const json::object& kernel, const std::
     }
 }
 
+// audit.fail_closed promises that nothing happens unaudited; an unkeyed chain could be
+// rewritten by whoever can edit the file, so every enabled audit plugin (by the
+// plugins/<kind>_<impl> convention: "audit_*") must be keyed, and one must exist.
+void check_audit_policy(const YAML::Node& root, const json::object& kernel,
+                        sdk::ConfigErrors& errors) {
+    const json::object* audit = member_object(kernel, "audit");
+    const json::value* on = audit != nullptr ? audit->if_contains("fail_closed") : nullptr;
+    if (on == nullptr || !on->is_bool() || !on->as_bool()) {
+        return;
+    }
+    const YAML::Node plugins = root["plugins"];
+    bool any = false;
+    if (plugins.IsDefined() && plugins.IsMap()) {
+        for (auto it = plugins.begin(); it != plugins.end(); ++it) {
+            if (!it->first.IsScalar() || it->first.Scalar().rfind("audit_", 0) != 0 ||
+                !it->second.IsMap()) {
+                continue;
+            }
+            const YAML::Node enabled = it->second["enabled"];
+            bool on = true;
+            if (enabled.IsDefined() && enabled.IsScalar()) {
+                on = enabled.as<bool>(true);  // yes/no/on/off too
+            }
+            if (!on) {
+                continue;
+            }
+            any = true;
+            const std::string path = "plugins." + it->first.Scalar() + ".config.key_file";
+            if (scalar_at(it->second["config"], "key_file").empty()) {
+                errors.push_back({path,
+                                  "required when audit.fail_closed is true: the audit "
+                                  "chain must be keyed (base64 of >= 32 random bytes, "
+                                  "mode 0600; e.g. openssl rand -base64 32)"});
+            }
+        }
+    }
+    if (!any) {
+        errors.push_back({"audit.fail_closed",
+                          "true requires an enabled audit plugin "
+                          "(e.g. plugins.audit_file) with a key_file"});
+    }
+}
+
 }  // namespace
 
 std::string expand_exe_dir(const std::string& path, const std::string& base_dir) {
@@ -198,6 +241,7 @@ bool has_error_at(const sdk::ConfigErrors& errors, const std::string& path) {
 void check_kernel_rules(const YAML::Node& root, const json::object& kernel, const std::string& role,
                         const std::string& base_dir, sdk::ConfigErrors& errors) {
     check_protocol(kernel, errors);
+    check_audit_policy(root, kernel, errors);
     if (role == "backend") {
         check_master_keys(root["keys"], base_dir, errors);
         check_operators(root["operators"], errors);

@@ -163,8 +163,46 @@ Field gateway_section() {
                                                 .describe("on-disk spool bound (bytes)")
                                                 .range(1 << 20, std::int64_t{1} << 40)
                                                 .fallback(num(std::int64_t{256} << 20))})
-                    .describe("results/telemetry spool while the link is down")})
+                    .describe("results/telemetry spool while the link is down"),
+                endpoint("health", "127.0.0.1", 9091,
+                         "gateway's plain HTTP /livez, /readyz and /metrics listener")})
         .describe("gateway role: the link to the backend");
+}
+
+// Resource guards (docs/guards.md). Every default is safe for production; tests
+// shrink them. Each one is visible in /metrics.
+Field limits_section() {
+    auto limit = [](const char* key, const char* what, std::int64_t lo, std::int64_t hi,
+                    std::int64_t def) {
+        return sdk::integer_field(key).describe(what).range(lo, hi).fallback(num(def));
+    };
+    return sdk::object_field(
+               "limits",
+               {limit("max_connections",
+                      "agent connections at once, handshakes included (refused above)", 1,
+                      1000000, 10000),
+                limit("write_queue", "queued outgoing frames per session", 1, 1000000, 1024),
+                limit("max_connections_per_ip", "agent connections at once from one address",
+                      1, 1000000, 1000),
+                limit("handshake_rate",
+                      "new agent connections accepted per second, before any TLS work", 1,
+                      1000000, 100),
+                limit("handshake_burst", "handshake token bucket size", 1, 1000000, 200),
+                limit("write_queue_bytes", "bytes queued for writing per session", 65536,
+                      std::int64_t{1} << 32, std::int64_t{16} << 20),
+                limit("write_stall_s",
+                      "a session whose write queue stays full this long is dropped (s)", 1, 3600,
+                      30),
+                limit("message_rate", "messages per second a peer may send (close 4429 above)",
+                      1, 1000000, 1000),
+                limit("message_burst", "message token bucket size", 1, 1000000, 2000),
+                limit("max_in_flight",
+                      "commands sent to one agent without a result yet (more wait)", 1, 100000,
+                      32),
+                limit("memory_watermark_mb",
+                      "process RSS (MiB) above which new sessions are closed 1013; 0: off", 0,
+                      1 << 20, 4096)})
+        .describe("resource limits (admission control and per-session guards)");
 }
 
 }  // namespace
@@ -247,16 +285,15 @@ Schema kernel_schema(std::string_view role) {
         std::move(keys),
         std::move(operators),
         protocol_section(),
-        sdk::object_field("limits", {sdk::integer_field("max_connections")
-                                         .describe("agent connection cap (close 1013 above)")
-                                         .range(1, 1000000)
-                                         .fallback(num(10000)),
-                                     sdk::integer_field("write_queue")
-                                         .describe("queued outgoing frames per session")
-                                         .range(1, 1000000)
-                                         .fallback(num(1024))})
-            .describe("resource limits"),
+        limits_section(),
         std::move(gw),
+        sdk::object_field("audit",
+                          {sdk::bool_field("fail_closed")
+                               .describe("refuse audited actions (API 503, new sessions 1013) "
+                                         "while the audit sink cannot write; needs a keyed "
+                                         "audit plugin")
+                               .fallback(json::value(false))})
+            .describe("kernel auditing policy"),
         // Existence is checked after ${exe_dir} expansion (kernel_rules.cpp).
         sdk::list_field("plugin_paths", sdk::string_field("dir").range(1, 4096))
             .describe("directories searched for agenthost_<name>.so (${exe_dir}/.. allowed)"),

@@ -196,6 +196,19 @@ KernelConfig build(const json::object& k, const std::string& role) {
     const json::object& l = obj(k, "limits");
     cfg.limits.max_connections = static_cast<std::size_t>(integer(l, "max_connections", 10000));
     cfg.limits.write_queue = static_cast<std::size_t>(integer(l, "write_queue", 1024));
+    LimitsConfig& lc = cfg.limits;
+    auto size_at = [&l](const char* key, std::size_t fallback) {
+        return static_cast<std::size_t>(integer(l, key, static_cast<std::int64_t>(fallback)));
+    };
+    lc.max_connections_per_ip = size_at("max_connections_per_ip", lc.max_connections_per_ip);
+    lc.handshake_rate = size_at("handshake_rate", lc.handshake_rate);
+    lc.handshake_burst = size_at("handshake_burst", lc.handshake_burst);
+    lc.write_queue_bytes = size_at("write_queue_bytes", lc.write_queue_bytes);
+    lc.write_stall_s = integer(l, "write_stall_s", lc.write_stall_s);
+    lc.message_rate = size_at("message_rate", lc.message_rate);
+    lc.message_burst = size_at("message_burst", lc.message_burst);
+    lc.max_in_flight = size_at("max_in_flight", lc.max_in_flight);
+    lc.memory_watermark_mb = size_at("memory_watermark_mb", lc.memory_watermark_mb);
 
     const json::object& g = obj(k, "gateway");
     GatewayConfig& gc = cfg.gateway;
@@ -213,9 +226,14 @@ KernelConfig build(const json::object& k, const std::string& role) {
     gc.executor_concurrency = static_cast<unsigned>(integer(ex, "concurrency", 4));
     gc.output_cap_bytes = static_cast<std::size_t>(integer(ex, "output_cap_bytes", 64 * 1024));
     gc.executor_max_queue = static_cast<std::size_t>(integer(ex, "max_queue", 256));
+    gc.health = endpoint(g, "health", gc.health);
     gc.spool_max_bytes = static_cast<std::size_t>(
         integer(obj(g, "spool"), "max_bytes", static_cast<std::int64_t>(gc.spool_max_bytes)));
 
+    if (auto it = obj(k, "audit").find("fail_closed");
+        it != obj(k, "audit").end() && it->value().is_bool()) {
+        cfg.audit.fail_closed = it->value().as_bool();
+    }
     cfg.plugin_paths = strings(k, "plugin_paths");
     return cfg;
 }

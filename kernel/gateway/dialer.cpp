@@ -8,7 +8,8 @@ namespace agenthost::gateway {
 struct Dialer::State {
     std::mutex mu;
     bool stopped = false;
-    bool session_open = false;  // an attempt in progress or a session live
+    bool session_open = false;             // an attempt in progress or a session live
+    std::shared_ptr<net::TlsContext> tls;  // for the next dial (set_tls)
     sdk::TimerId timer = 0;
     Backoff backoff;
     explicit State(Backoff b) : backoff(b) {}
@@ -21,7 +22,9 @@ Dialer::Dialer(runtime::Runtime& rt, Uplink& uplink, DialerOptions options, sdk:
       logger_(logger),
       reconnects_(rt.metrics().counter("agenthost_gateway_reconnects_total",
                                        "Connection attempts after the first one")),
-      state_(std::make_shared<State>(Backoff(options_.initial, options_.max))) {}
+      state_(std::make_shared<State>(Backoff(options_.initial, options_.max))) {
+    state_->tls = options_.tls;
+}
 
 Dialer::~Dialer() {
     stop(net::close_code::going_away);
@@ -34,6 +37,11 @@ void Dialer::start() {
 bool Dialer::finished() const {
     std::lock_guard lk(state_->mu);
     return state_->stopped && !state_->session_open;
+}
+
+void Dialer::set_tls(std::shared_ptr<net::TlsContext> tls) {
+    std::lock_guard lk(state_->mu);
+    state_->tls = std::move(tls);
 }
 
 void Dialer::stop(std::uint16_t code) {
@@ -49,6 +57,7 @@ void Dialer::stop(std::uint16_t code) {
 }
 
 void Dialer::attempt() {
+    std::shared_ptr<net::TlsContext> tls;
     {
         std::lock_guard lk(state_->mu);
         state_->timer = 0;
@@ -56,6 +65,7 @@ void Dialer::attempt() {
             return;
         }
         state_->session_open = true;
+        tls = state_->tls;
     }
     std::weak_ptr<State> weak = state_;
     auto handler = uplink_.make_handler(
@@ -70,9 +80,16 @@ void Dialer::attempt() {
                 s->backoff.reset();
             }
         });
-    net::WsClient::connect(rt_, options_.url, options_.tls, options_.limits, std::move(handler),
+    net::WsClient::connect(rt_, options_.url, std::move(tls), options_.limits, std::move(handler),
                            [this, weak](sdk::Status st) {
                                if (auto s = weak.lock()) {
+                                   if (st.code() == sdk::Errc::permission_denied) {
+                                       // The backend's key is not in the pin set: a
+                                       // security decision (DESIGN.md), audited.
+                                       rt_.audit().record(sdk::AuditEvent{
+                                           "kernel", "backend.pin_mismatch", options_.url,
+                                           "denied", {{"reason", st.message()}}});
+                                   }
                                    retry("connect failed: " + st.message());
                                }
                            });

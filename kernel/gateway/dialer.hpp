@@ -43,6 +43,9 @@ public:
     void stop(std::uint16_t code);
     // True once stopped and no session is open.
     bool finished() const;
+    // Config reload (pins, CA, client certificate): the next dial uses `tls`; a live
+    // session keeps the context it was established with.
+    void set_tls(std::shared_ptr<net::TlsContext> tls);
 
 private:
     void attempt();

@@ -22,12 +22,15 @@
 #include "kernel/crypto/keyring.hpp"
 #include "kernel/gateway/dialer.hpp"
 #include "kernel/gateway/executor.hpp"
+#include "kernel/gateway/gateway_health.hpp"
+#include "kernel/gateway/gateway_reload.hpp"
 #include "kernel/gateway/store.hpp"
 #include "kernel/gateway/telemetry_pump.hpp"
 #include "kernel/gateway/uplink.hpp"
 #include "kernel/net/tls.hpp"
 #include "kernel/plugin/loader.hpp"
 #include "kernel/runtime/runtime.hpp"
+#include "kernel/runtime/sd_notify.hpp"
 
 #ifndef AGENTHOST_VERSION
 #define AGENTHOST_VERSION "0.0.0"
@@ -164,13 +167,7 @@ int run_gateway(const config::KernelConfig& cfg) {
         print_error("gateway.key_file: " + key.status().message());
         return kExitConfig;
     }
-    net::TlsClientOptions tls_opts;
-    tls_opts.ca_file = g.ca;
-    tls_opts.cert_file = g.cert;
-    tls_opts.key_file = g.key;
-    tls_opts.pins = g.pins;
-    tls_opts.min_version = cfg.tls.min_version.empty() ? "1.3" : cfg.tls.min_version;
-    auto tls = net::TlsContext::make_client(tls_opts);
+    auto tls = make_gateway_tls(cfg);
     if (!tls.ok()) {
         print_error("gateway TLS: " + tls.status().message());
         return kExitConfig;
@@ -182,6 +179,7 @@ int run_gateway(const config::KernelConfig& cfg) {
     }
 
     runtime::Runtime rt(runtime_options(cfg));
+    runtime::SdNotifier notifier;  // systemd Type=notify; a no-op without NOTIFY_SOCKET
     auto log = rt.logger("gateway");
     plugin::PluginLoader loader(rt, cfg);
     sdk::ConfigErrors errors;
@@ -276,26 +274,49 @@ int run_gateway(const config::KernelConfig& cfg) {
     dial.limits.heartbeat = std::chrono::seconds(cfg.protocol.heartbeat_s);
     dial.limits.idle_timeout = std::chrono::seconds(cfg.protocol.idle_timeout_s);
     dial.limits.handshake_timeout = std::chrono::seconds(cfg.protocol.hello_timeout_s);
+    // The same per-session guards as the backend (docs/guards.md).
+    dial.limits.max_write_queue_bytes = cfg.limits.write_queue_bytes;
+    dial.limits.write_stall_timeout = std::chrono::seconds(cfg.limits.write_stall_s);
+    dial.limits.message_rate = static_cast<double>(cfg.limits.message_rate);
+    dial.limits.message_burst = static_cast<double>(cfg.limits.message_burst);
     dial.initial = std::chrono::milliseconds(g.reconnect_initial_ms);
     dial.max = std::chrono::milliseconds(g.reconnect_max_ms);
     Dialer dialer(rt, uplink, dial, *log);
+    GatewayHealth health(rt, cfg);  // /livez, /readyz, /metrics on gateway.health
+    if (auto hs = health.start(uplink, st); !hs.ok()) {
+        print_error("health listener: " + hs.message());
+        telemetry.stop();
+        loader.stop_all();
+        rt.stop();
+        return kExitFailure;
+    }
     log->info("gateway starting", {{"agent_id", g.agent_id},
                                    {"url", g.url},
                                    {"commands", std::to_string(executor.command_names().size())}});
     rt.audit().record(sdk::AuditEvent{"kernel", "gateway.start", g.agent_id, "success", {}});
     dialer.start();
+    GatewayReload reload(rt, cfg, key.value(), dialer);
+    // Ready = running and dialing: the link itself comes and goes with the backend.
+    const std::string serving = "agent " + g.agent_id + " dialing " + g.url;
+    notifier.ready(serving);
+    notifier.start_watchdog(rt.scheduler());  // pings from the loop: a stuck loop stops them
 
     int sig = 0;
     for (;;) {
         sig = signals.wait();
         if (sig == SIGHUP) {
-            log->warn("reload not supported by the gateway; SIGHUP ignored");
+            notifier.reloading();
+            const auto result = reload.reload();
+            notifier.ready(serving + (result.applied ? "; config reloaded"
+                                                     : "; reload rejected: " + result.message));
             continue;
         }
         break;
     }
     log->info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    notifier.stopping("stopping");
     ShutdownWatchdog watchdog(kShutdownDeadline);
+    rt.set_draining(true);  // /readyz 503 from the signal on
     telemetry.stop();
     executor.shutdown();
     if (!wait_for([&] { return executor.idle(); }, kFlushTimeout)) {
@@ -308,6 +329,8 @@ int run_gateway(const config::KernelConfig& cfg) {
         log->warn("backend session did not close in time");
     }
     rt.audit().record(sdk::AuditEvent{"kernel", "gateway.stop", g.agent_id, "success", {}});
+    notifier.stop_watchdog();
+    health.stop();
     rt.audit().flush();
     loader.stop_all();
     rt.stop();

@@ -10,6 +10,8 @@
 
 #include "kernel/crypto/x509.hpp"
 #include "kernel/net/detail.hpp"
+#include "kernel/net/tls_buffers.hpp"
+#include "kernel/runtime/process_probes.hpp"
 #include "kernel/runtime/runtime.hpp"
 
 namespace agenthost::net {
@@ -24,12 +26,24 @@ class Handshake;
 // A factory that produced no handler: the session is closed 1011 right away.
 class RefusingHandler final : public ConnectionHandler {
 public:
-    void on_open(std::shared_ptr<Connection> c) override {
-        c->close(close_code::internal_error, "no handler");
-    }
+    explicit RefusingHandler(std::uint16_t code = close_code::internal_error,
+                             const char* reason = "no handler")
+        : code_(code), reason_(reason) {}
+    void on_open(std::shared_ptr<Connection> c) override { c->close(code_, reason_); }
     void on_message(std::string) override {}
     void on_close(std::uint16_t) override {}
+
+private:
+    std::uint16_t code_;
+    const char* reason_;
 };
+
+// The source address without the port (per-address admission).
+std::string address_only(const tcp::socket& socket) {
+    error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    return ec ? std::string() : ep.address().to_string();
+}
 
 bool offers_subprotocol(const http::request<http::empty_body>& req) {
     for (auto [it, end] = req.equal_range(http::field::sec_websocket_protocol); it != end; ++it) {
@@ -76,6 +90,10 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
 
     void do_accept();
     void on_accept(error_code ec, tcp::socket socket);
+    // Refuses one accepted connection before any TLS work.
+    void refuse(tcp::socket& socket, const char* reason);
+    bool admit_address(const std::string& ip);
+    void release_address(const std::string& ip);
     void handshake_ended(Handshake* h, bool upgraded);
     void session_ended(std::uint64_t id);
     void check_drained();
@@ -84,10 +102,10 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
 
     asio::io_context& io;
     Endpoint endpoint;
-    SessionLimits limits;
+    SessionLimits limits;  // guarded by mu (set_limits); handshakes copy it
     std::string binding;
     HandlerFactory factory;
-    std::size_t max_connections;
+    std::atomic<std::size_t> max_connections;  // set_limits() may change it
     std::shared_ptr<sdk::Logger> log;
     std::shared_ptr<NetMetrics> metrics;
     sdk::Counter& refused;
@@ -98,6 +116,11 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
     std::unordered_map<Handshake*, std::weak_ptr<Handshake>> pending;
     bool draining = false;
     std::function<void()> drain_done;
+    AdmissionLimits admission;
+    std::unordered_map<std::string, std::size_t> per_address;  // live connections by IP
+    TokenBucket handshake_bucket{0, 1};  // acceptor strand only
+    double bucket_rate = -1;             // the rate the bucket was built with
+    double bucket_burst = -1;
 
     std::atomic<std::size_t> active{0};  // pending handshakes + sessions
     std::atomic<std::uint64_t> refused_n{0};
@@ -111,6 +134,11 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
 
 namespace {
 
+SessionLimits current_limits(AgentServer::State& st) {
+    std::lock_guard lock(st.mu);
+    return st.limits;
+}
+
 // One connection before the upgrade. Its stream moves into the WsSession on success.
 class Handshake : public std::enable_shared_from_this<Handshake> {
 public:
@@ -118,12 +146,16 @@ public:
               std::shared_ptr<TlsContext> tls)
         : st_(std::move(st)),
           tls_(std::move(tls)),
+          limits_(current_limits(*st_)),
           ws_(std::move(socket), tls_->native()),
-          executor_(ws_.get_executor()) {}
+          executor_(ws_.get_executor()) {
+        shrink_tls_buffers(ws_.next_layer(), kAgentTlsBufferBytes);
+    }
 
-    void run() {
+    void run(std::string ip) {
+        ip_ = std::move(ip);
         remote_ = remote_address(beast::get_lowest_layer(ws_).socket());
-        beast::get_lowest_layer(ws_).expires_after(st_->limits.handshake_timeout);
+        beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
         ws_.next_layer().async_handshake(
             asio::ssl::stream_base::server,
             beast::bind_front_handler(&Handshake::on_tls, shared_from_this()));
@@ -178,7 +210,7 @@ private:
         }
         beast::get_lowest_layer(ws_).expires_never();  // the session's timeouts take over
         websocket::stream_base::timeout to{};
-        to.handshake_timeout = st_->limits.handshake_timeout;
+        to.handshake_timeout = limits_.handshake_timeout;
         to.idle_timeout = websocket::stream_base::none();
         to.keep_alive_pings = false;
         ws_.set_option(to);
@@ -188,7 +220,7 @@ private:
         }));
         ws_.read_message_max(0);  // WsSession enforces max_message_bytes itself
         // Bound the 101 write too (the session timer is not running yet).
-        beast::get_lowest_layer(ws_).expires_after(st_->limits.handshake_timeout);
+        beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
         ws_.async_accept(req,
                          beast::bind_front_handler(&Handshake::on_upgrade, shared_from_this()));
     }
@@ -225,14 +257,35 @@ private:
         beast::get_lowest_layer(ws_).expires_never();
         st_->metrics->handshake("ok");
         PeerInfo peer{*cert_.identity, cert_.fingerprint, remote_};
-        auto handler = st_->factory ? st_->factory(peer) : nullptr;
+        std::unique_ptr<ConnectionHandler> handler;
+        std::uint64_t watermark = 0;
+        {
+            std::lock_guard lock(st_->mu);
+            watermark = st_->admission.memory_watermark;
+        }
+        if (watermark != 0 && runtime::resident_bytes() > watermark) {
+            // Over the memory watermark: no handler, no protocol work; 1013 (§6).
+            st_->refused_n.fetch_add(1);
+            st_->metrics->registry
+                .counter("agenthost_connections_rejected_total",
+                         "Connections refused before the handshake, by reason",
+                         {{"reason", "memory_watermark"}})
+                .inc();
+            handler = std::make_unique<RefusingHandler>(close_code::try_again_later,
+                                                        "overloaded (memory)");
+        } else {
+            handler = st_->factory ? st_->factory(peer) : nullptr;
+        }
         if (!handler) {
             handler = std::make_unique<RefusingHandler>();
         }
         auto st = st_;
         auto session = std::make_shared<WsSession>(
-            std::move(ws_), std::move(peer), st_->limits, tls_, st_->metrics,
-            [st](std::uint64_t id, std::uint16_t) { st->session_ended(id); });
+            std::move(ws_), std::move(peer), limits_, tls_, st_->metrics,
+            [st, ip = ip_](std::uint64_t id, std::uint16_t) {
+                st->release_address(ip);
+                st->session_ended(id);
+            });
         upgraded_ = true;
         bool draining = false;
         {
@@ -247,10 +300,14 @@ private:
         }
     }
 
-    void end() { st_->handshake_ended(this, false); }
+    void end() {
+        st_->release_address(ip_);
+        st_->handshake_ended(this, false);
+    }
 
     std::shared_ptr<AgentServer::State> st_;
     std::shared_ptr<TlsContext> tls_;
+    SessionLimits limits_;  // as configured when this connection was accepted
     WsStream ws_;
     WsStream::executor_type executor_;
     beast::flat_buffer buffer_;
@@ -258,6 +315,7 @@ private:
     http::response<http::string_body> res_;
     PeerCert cert_;
     std::string remote_;
+    std::string ip_;  // counted in State::per_address until the connection ends
     bool upgraded_ = false;
 };
 
@@ -285,12 +343,29 @@ void AgentServer::State::on_accept(error_code ec, tcp::socket socket) {
         });
         return;
     }
-    // Admission control before any TLS work (DESIGN.md: reconnect storms).
+    // Admission control before any TLS work (DESIGN.md: reconnect storms): the
+    // handshake rate first (cheapest, and what a storm trips), then the caps.
+    AdmissionLimits adm;
+    {
+        std::lock_guard lock(mu);
+        adm = admission;
+    }
+    if (adm.handshake_rate != bucket_rate || adm.handshake_burst != bucket_burst) {
+        handshake_bucket = TokenBucket(adm.handshake_rate, adm.handshake_burst);
+        bucket_rate = adm.handshake_rate;
+        bucket_burst = adm.handshake_burst;
+    }
+    if (!handshake_bucket.take()) {
+        refuse(socket, "handshake_rate");
+        return do_accept();
+    }
     if (active.load() >= max_connections) {
-        refused_n.fetch_add(1);
-        refused.inc();
-        error_code ignored;
-        socket.close(ignored);
+        refuse(socket, "max_connections");
+        return do_accept();
+    }
+    std::string ip = address_only(socket);
+    if (!admit_address(ip)) {
+        refuse(socket, "max_connections_per_ip");
         return do_accept();
     }
     // Small signed frames answer each other: Nagle + delayed ACK would add ~40 ms.
@@ -307,8 +382,46 @@ void AgentServer::State::on_accept(error_code ec, tcp::socket socket) {
         std::lock_guard lock(mu);
         pending.emplace(h.get(), h);
     }
-    h->run();
+    h->run(std::move(ip));
     do_accept();
+}
+
+void AgentServer::State::refuse(tcp::socket& socket, const char* reason) {
+    refused_n.fetch_add(1);
+    if (std::string_view(reason) == "max_connections") {
+        refused.inc();
+    } else {
+        metrics->registry
+            .counter("agenthost_connections_rejected_total",
+                     "Connections refused before the handshake, by reason", {{"reason", reason}})
+            .inc();
+    }
+    error_code ignored;
+    socket.close(ignored);
+}
+
+bool AgentServer::State::admit_address(const std::string& ip) {
+    std::lock_guard lock(mu);
+    std::size_t& n = per_address[ip];
+    if (n >= admission.max_per_ip) {
+        if (n == 0) {
+            per_address.erase(ip);
+        }
+        return false;
+    }
+    ++n;
+    return true;
+}
+
+void AgentServer::State::release_address(const std::string& ip) {
+    std::lock_guard lock(mu);
+    auto it = per_address.find(ip);
+    if (it == per_address.end()) {
+        return;
+    }
+    if (--it->second == 0) {
+        per_address.erase(it);
+    }
 }
 
 void AgentServer::State::handshake_ended(Handshake* h, bool upgraded) {
@@ -440,6 +553,12 @@ void AgentServer::set_tls(std::shared_ptr<TlsContext> tls) {
     state_->tls = std::move(tls);
 }
 
+void AgentServer::set_limits(SessionLimits limits, std::size_t max_connections) {
+    std::lock_guard lock(state_->mu);
+    state_->limits = limits;
+    state_->max_connections.store(max_connections);
+}
+
 void AgentServer::drain(std::function<void()> done, std::chrono::milliseconds timeout) {
     auto st = state_;
     std::vector<std::shared_ptr<WsSession>> live;
@@ -485,6 +604,20 @@ void AgentServer::drain(std::function<void()> done, std::chrono::milliseconds ti
         h->abort();
     }
     st->check_drained();
+}
+
+void AgentServer::set_admission(AdmissionLimits admission) {
+    std::lock_guard lock(state_->mu);
+    state_->admission = admission;
+}
+
+std::size_t AgentServer::active_count() const {
+    return state_->active.load();
+}
+
+std::shared_ptr<TlsContext> AgentServer::tls() const {
+    std::lock_guard lock(state_->mu);
+    return state_->tls;
 }
 
 std::size_t AgentServer::session_count() const {

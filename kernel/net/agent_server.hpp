@@ -26,6 +26,17 @@ class Runtime;
 
 namespace agenthost::net {
 
+// Admission control applied at accept, before any TLS work (DESIGN.md: reconnect
+// storms), except the memory watermark, which answers with a WebSocket close 1013 and
+// so needs the upgrade. Each refusal is counted in
+// agenthost_connections_rejected_total{reason}.
+struct AdmissionLimits {
+    std::size_t max_per_ip = 1000;      // connections at once from one address
+    double handshake_rate = 100;        // accepted connections per second; 0: off
+    double handshake_burst = 200;       // token bucket size
+    std::uint64_t memory_watermark = 0;  // RSS bytes above which sessions get 1013; 0: off
+};
+
 class AgentServer {
 public:
     // `tls` must be a server context with a client CA (mutual TLS). `identity_binding`
@@ -45,14 +56,23 @@ public:
     std::uint16_t port() const;
     // Certificate reload: new handshakes use `tls`; live sessions keep theirs.
     void set_tls(std::shared_ptr<TlsContext> tls);
+    // Config reload: new connections get `limits`; live sessions keep theirs. The cap
+    // applies to the next accept.
+    void set_limits(SessionLimits limits, std::size_t max_connections);
     // Stops accepting, closes every session with 1001 (after its queued writes) and
     // aborts pending handshakes; `done` runs once all sessions have ended or after
     // `timeout`, whichever comes first (then the rest are dropped). Runs `done` on a
     // loop thread.
     void drain(std::function<void()> done,
                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // Admission limits for the next accepts (default: AdmissionLimits{}).
+    void set_admission(AdmissionLimits admission);
     // Established WebSocket sessions right now.
     std::size_t session_count() const;
+    // Pending handshakes + sessions (what max_connections caps).
+    std::size_t active_count() const;
+    // The context new handshakes use (certificate expiry checks).
+    std::shared_ptr<TlsContext> tls() const;
     // Connections refused by the cap since start.
     std::uint64_t refused_count() const;
 

@@ -5,6 +5,7 @@
 // sees text messages and a Connection to answer on. No Asio/Beast type crosses it.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,8 +46,8 @@ public:
     virtual ~Connection() = default;
     virtual const PeerInfo& peer() const noexcept = 0;
     // Queues one text message. Returns false (and drops nothing already queued) when
-    // the session is closing or its write queue is at its cap; a slow reader whose
-    // queue stays full is closed by net/ with 1008.
+    // the session is closing or its write queue is at its cap (messages or bytes); a
+    // slow reader whose queue stays full is dropped by net/ (code 1008).
     virtual bool send(std::string text) = 0;
     // Sends a close frame with `code` after the queued messages, then shuts down.
     // Idempotent: the first call decides the code.
@@ -81,6 +82,12 @@ struct SessionLimits {
     std::chrono::seconds handshake_timeout{10};  // TLS + HTTP upgrade (and closing)
     // Write queue at its cap with no write completing for this long → close 1008.
     std::chrono::seconds write_stall_timeout{30};
+    // Bytes queued for writing; send() refuses beyond it (one message always fits an
+    // empty queue), and the stall rule above applies as for max_write_queue.
+    std::size_t max_write_queue_bytes = 16u << 20;
+    // Messages per second from the peer (token bucket); above → close 4429. 0: off.
+    double message_rate = 0;
+    double message_burst = 0;
 };
 
 using HandlerFactory = std::function<std::unique_ptr<ConnectionHandler>(const PeerInfo&)>;

@@ -26,6 +26,7 @@
 
 #include "kernel/net/connection.hpp"
 #include "kernel/net/tls.hpp"
+#include "kernel/net/token_bucket.hpp"
 
 namespace agenthost::net::detail {
 
@@ -50,8 +51,11 @@ struct NetMetrics {
     sdk::Gauge& connections;
     sdk::Counter& frames_in;
     sdk::Counter& frames_out;
+    sdk::Gauge& queued_bytes;  // bytes waiting in every session's write queue
     void closed(std::uint16_t code);
     void handshake(const char* result);
+    // A guard refused something: agenthost_guard_rejections_total{reason}.
+    void rejected(const char* reason);
 };
 
 // "ip:port" of a connected socket ("" when unknown).
@@ -108,6 +112,7 @@ private:
     void on_timer(error_code ec);
     void note_activity();
     void drop(std::uint16_t code);
+    bool backlogged() const;
     void fail(error_code ec, const char* where);
     void finish(std::uint16_t code);
 
@@ -123,6 +128,9 @@ private:
     std::unique_ptr<ConnectionHandler> handler_;
 
     std::atomic<std::size_t> queued_{0};  // messages accepted by send() not yet written
+    std::atomic<std::size_t> queued_bytes_{0};  // their bytes
+    std::atomic<bool> refused_{false};  // send() refused since the last write progress
+    TokenBucket rate_;                   // peer messages (strand-only)
     std::atomic<bool> closing_{false};    // no more send(); first close() wins
 
     // Strand-only state.

@@ -17,7 +17,9 @@
 #include <utility>
 #include <vector>
 
+#include <agenthost/health.hpp>
 #include <agenthost/http.hpp>
+#include <agenthost/metrics.hpp>
 #include <agenthost/status.hpp>
 
 #include "kernel/net/endpoint.hpp"
@@ -70,8 +72,16 @@ std::string percent_decode(std::string_view text, bool plus_is_space);
 // {"error":{"code":...,"message":...}} with JSON string escaping.
 std::string json_error(std::string_view code, std::string_view message);
 
-// GET /livez on the health listener: 200 {"status":"pass"} while the loop turns
-// (the handler runs on a loop thread, so a stuck loop gets no answer).
+// GET /livez on the health listener: 200 {"status":"pass"} while the event-loop
+// heartbeat beats; 503 once it has missed 5 s (a loop so stuck that the handler cannot
+// run gets no answer at all). Dependencies never fail it. Also registers the
+// "loop:lag" check and the loop-lag, resident-memory and build-info gauges.
 sdk::Status register_livez(runtime::Runtime& runtime);
+// GET /readyz and GET /metrics on the health listener unless a health plugin already
+// serves them (the gateway runs without one by default).
+void register_health_fallback(runtime::Runtime& runtime);
+// Sets agenthost_health_check_status{check} (0 pass, 1 warn, 2 fail) and
+// agenthost_ready from the registry; called before each /metrics render.
+void update_health_gauges(sdk::HealthRegistry& health, sdk::Metrics& metrics);
 
 }  // namespace agenthost::net

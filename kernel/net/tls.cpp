@@ -4,7 +4,13 @@
 #include "kernel/net/tls.hpp"
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <ctime>
+
 #include <boost/asio/ssl.hpp>
+
+#include "kernel/crypto/x509.hpp"
 
 namespace agenthost::net {
 
@@ -64,7 +70,41 @@ struct TlsContext::Impl {
     ssl::context ctx;
     std::vector<std::string> pins;
     bool server = false;
+    std::int64_t not_after = 0;
+    std::string leaf_pin;
 };
+
+namespace {
+
+// Records the leaf's validity end and pin. `require_valid`: refuse a leaf outside its
+// validity (a server starting or reloading onto an expired certificate would lock every
+// agent out; a client's own certificate is judged by the server instead).
+sdk::Status inspect_leaf(ssl::context& ctx, const std::string& cert_file, bool require_valid,
+                         std::int64_t& not_after, std::string& pin) {
+    X509* leaf = SSL_CTX_get0_certificate(ctx.native_handle());
+    if (leaf == nullptr) {
+        return {};
+    }
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1) {
+        not_after = static_cast<std::int64_t>(timegm(&tm));
+    }
+    pin = crypto::spki_pin_of_cert(leaf);
+    if (!require_valid) {
+        return {};
+    }
+    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+        return sdk::error(sdk::Errc::invalid_argument,
+                          "certificate '" + cert_file + "' has expired");
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+        return sdk::error(sdk::Errc::invalid_argument,
+                          "certificate '" + cert_file + "' is not valid yet");
+    }
+    return {};
+}
+
+}  // namespace
 
 TlsContext::TlsContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsContext::~TlsContext() = default;
@@ -78,6 +118,12 @@ const std::vector<std::string>& TlsContext::pins() const noexcept {
 bool TlsContext::is_server() const noexcept {
     return impl_->server;
 }
+std::int64_t TlsContext::not_after_unix() const noexcept {
+    return impl_->not_after;
+}
+const std::string& TlsContext::leaf_pin() const noexcept {
+    return impl_->leaf_pin;
+}
 
 sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_server(const TlsServerOptions& o) {
     auto impl = std::make_unique<Impl>(ssl::context::tls_server);
@@ -87,6 +133,9 @@ sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_server(const TlsServer
         return st;
     }
     if (auto st = load_identity(ctx, o.cert_file, o.key_file); !st) {
+        return st;
+    }
+    if (auto st = inspect_leaf(ctx, o.cert_file, true, impl->not_after, impl->leaf_pin); !st) {
         return st;
     }
     if (!o.client_ca_file.empty()) {
@@ -108,6 +157,14 @@ sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_server(const TlsServer
     } else {
         ctx.set_verify_mode(ssl::verify_none);
     }
+    // No session resumption: gateways never resume (every connect is a full mutual-TLS
+    // handshake that re-checks the client certificate), so the server-side cache held
+    // one SSL_SESSION (peer certificate included) per connection for nothing, and the
+    // two TLS 1.3 tickets sent after each handshake cost two encryptions
+    // (docs/PERFORMANCE.md: memory per connection, handshake CPU).
+    SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx.native_handle(), 0);
+    SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_TICKET);
     return std::shared_ptr<TlsContext>(new TlsContext(std::move(impl)));
 }
 
@@ -124,6 +181,9 @@ sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_client(const TlsClient
     }
     if (!o.cert_file.empty() || !o.key_file.empty()) {
         if (auto st = load_identity(ctx, o.cert_file, o.key_file); !st) {
+            return st;
+        }
+        if (auto st = inspect_leaf(ctx, o.cert_file, false, impl->not_after, impl->leaf_pin); !st) {
             return st;
         }
     }

@@ -4,6 +4,7 @@
 // every connection keeps the one it was accepted with, so a certificate reload is
 // "build a new context, hand it to the listener" without touching live sessions.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ public:
     boost::asio::ssl::context& native();
     const std::vector<std::string>& pins() const noexcept;
     bool is_server() const noexcept;
+
+    // The context's own leaf certificate (the served one, or the client identity):
+    // its validity end as Unix seconds and its SPKI pin; 0 / "" when it has none.
+    // Fixed at construction, so a reload compares old and new contexts cheaply.
+    std::int64_t not_after_unix() const noexcept;
+    const std::string& leaf_pin() const noexcept;
 
 private:
     struct Impl;

@@ -19,7 +19,17 @@ NetMetrics::NetMetrics(sdk::Metrics& m)
     : registry(m),
       connections(m.gauge("agenthost_connections", "Open WebSocket sessions")),
       frames_in(m.counter("agenthost_frames_in_total", "WebSocket messages received")),
-      frames_out(m.counter("agenthost_frames_out_total", "WebSocket messages sent")) {}
+      frames_out(m.counter("agenthost_frames_out_total", "WebSocket messages sent")),
+      queued_bytes(m.gauge("agenthost_write_queue_bytes",
+                           "Bytes queued for writing across all sessions")) {}
+
+void NetMetrics::rejected(const char* reason) {
+    registry
+        .counter("agenthost_guard_rejections_total",
+                 "Connections, sessions or messages refused by a resource guard, by reason",
+                 {{"reason", reason}})
+        .inc();
+}
 
 void NetMetrics::closed(std::uint16_t code) {
     registry
@@ -112,13 +122,15 @@ WsSession::WsSession(WsStream ws, PeerInfo peer, SessionLimits limits,
       metrics_(std::move(metrics)),
       on_end_(std::move(on_end)),
       id_(g_next_id.fetch_add(1)),
-      timer_(ws_.get_executor()) {
+      timer_(ws_.get_executor()),
+      rate_(limits_.message_rate, limits_.message_burst) {
     // Zero intervals would spin the timer (config validation requires >= 1 s anyway).
     limits_.heartbeat = std::max(limits_.heartbeat, std::chrono::seconds(1));
     limits_.idle_timeout = std::max(limits_.idle_timeout, std::chrono::seconds(1));
     limits_.write_stall_timeout = std::max(limits_.write_stall_timeout, std::chrono::seconds(1));
     limits_.handshake_timeout = std::max(limits_.handshake_timeout, std::chrono::seconds(1));
     limits_.max_write_queue = std::max<std::size_t>(limits_.max_write_queue, 1);
+    limits_.max_write_queue_bytes = std::max<std::size_t>(limits_.max_write_queue_bytes, 1);
 }
 
 WsSession::~WsSession() = default;
@@ -147,12 +159,21 @@ bool WsSession::send(std::string text) {
     if (closing_.load()) {
         return false;
     }
-    if (queued_.fetch_add(1) >= limits_.max_write_queue) {
+    const std::size_t bytes = text.size();
+    const std::size_t before = queued_bytes_.fetch_add(bytes);
+    // One message always fits an empty queue, however large (max_message_bytes bounds it).
+    const bool over_bytes = before > 0 && before + bytes > limits_.max_write_queue_bytes;
+    if (queued_.fetch_add(1) >= limits_.max_write_queue || over_bytes) {
         queued_.fetch_sub(1);
+        queued_bytes_.fetch_sub(bytes);
+        if (!refused_.exchange(true)) {
+            metrics_->rejected("write_queue_full");
+        }
         // Make sure the stall deadline is on the timer.
         asio::post(ws_.get_executor(), [self = shared_from_this()] { self->arm_timer(); });
         return false;
     }
+    metrics_->queued_bytes.add(static_cast<double>(bytes));
     asio::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text)]() mutable {
         self->enqueue(std::move(t));
     });
@@ -207,10 +228,17 @@ void WsSession::on_read(error_code ec, std::size_t) {
     if (buffer_.size() > limits_.max_message_bytes) {
         buffer_.consume(buffer_.size());
         closing_.store(true);
+        metrics_->rejected("message_too_big");
         return request_close(close_code::too_big, "message too big");
     }
     if (!ws_.is_message_done()) {
         return do_read();
+    }
+    if (!rate_.take()) {
+        buffer_.consume(buffer_.size());
+        closing_.store(true);
+        metrics_->rejected("message_rate");
+        return request_close(close_code::rate_limited, "rate limit exceeded");
     }
     metrics_->frames_in.inc();
     std::string text = beast::buffers_to_string(buffer_.data());
@@ -225,6 +253,8 @@ void WsSession::on_read(error_code ec, std::size_t) {
 void WsSession::enqueue(std::string text) {
     if (finished_ || close_started_) {
         queued_.fetch_sub(1);
+        queued_bytes_.fetch_sub(text.size());
+        metrics_->queued_bytes.add(-static_cast<double>(text.size()));
         return;
     }
     queue_.push_back(std::move(text));
@@ -243,13 +273,17 @@ void WsSession::do_write() {
 
 void WsSession::on_write(error_code ec, std::size_t) {
     writing_ = false;
+    const std::size_t bytes = queue_.front().size();
     queue_.pop_front();
     queued_.fetch_sub(1);
+    queued_bytes_.fetch_sub(bytes);
+    metrics_->queued_bytes.add(-static_cast<double>(bytes));
     if (ec) {
         return fail(ec, "write");
     }
     metrics_->frames_out.inc();
     last_write_progress_ = Clock::now();
+    refused_.store(false);
     if (!queue_.empty()) {
         return do_write();
     }
@@ -306,7 +340,7 @@ void WsSession::arm_timer() {
         return;
     }
     auto wake = std::min(next_ping_, last_activity_ + limits_.idle_timeout);
-    if (queued_.load() >= limits_.max_write_queue) {
+    if (backlogged()) {
         wake = std::min(wake, last_write_progress_ + limits_.write_stall_timeout);
     }
     if (close_requested_) {
@@ -327,10 +361,10 @@ void WsSession::on_timer(error_code ec) {
     if (now >= last_activity_ + limits_.idle_timeout) {
         return drop(kAbnormal);  // PROTOCOL.md §3: drop a silent peer
     }
-    if (queued_.load() >= limits_.max_write_queue &&
-        now >= last_write_progress_ + limits_.write_stall_timeout) {
+    if (backlogged() && now >= last_write_progress_ + limits_.write_stall_timeout) {
         // A slow reader: its queue stayed full. A close frame could not get past the
         // stuck write, so the transport goes and the handler learns 1008.
+        metrics_->rejected("slow_reader");
         return drop(close_code::policy);
     }
     if (now >= next_ping_) {
@@ -347,6 +381,11 @@ void WsSession::note_activity() {
     if (handler_ && !finished_) {
         handler_->on_activity();
     }
+}
+
+// The queue is at its cap, or a send() was refused since the last completed write.
+bool WsSession::backlogged() const {
+    return queued_.load() >= limits_.max_write_queue || refused_.load();
 }
 
 void WsSession::drop(std::uint16_t code) {
@@ -387,6 +426,16 @@ void WsSession::finish(std::uint16_t code) {
     finished_ = true;
     closing_.store(true);
     timer_.cancel();
+    // Release what will never be written (a write in flight pops its own entry).
+    const std::size_t keep = writing_ && !queue_.empty() ? 1 : 0;
+    std::size_t dropped_bytes = 0;
+    while (queue_.size() > keep) {
+        dropped_bytes += queue_.back().size();
+        queue_.pop_back();
+        queued_.fetch_sub(1);
+    }
+    queued_bytes_.fetch_sub(dropped_bytes);
+    metrics_->queued_bytes.add(-static_cast<double>(dropped_bytes));
     metrics_->connections.add(-1);
     metrics_->closed(code);
     auto handler = std::move(handler_);

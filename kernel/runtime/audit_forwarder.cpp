@@ -100,6 +100,45 @@ bool AuditForwarder::writable() const noexcept {
     return ok;
 }
 
+bool AuditForwarder::can_audit() const noexcept {
+    if (!fail_closed_.load()) {
+        return true;
+    }
+    sdk::AuditSink* provider = nullptr;
+    try {
+        provider = acquire();
+    } catch (...) {
+        return false;
+    }
+    if (provider == nullptr) {
+        return false;  // nothing could make the record durable
+    }
+    bool ok = false;
+    try {
+        ok = provider->writable();
+    } catch (...) {
+        ok = false;
+    }
+    release();
+    return ok;
+}
+
+bool AuditForwarder::admit(std::string_view what) noexcept {
+    if (can_audit()) {
+        return true;
+    }
+    const std::uint64_t n = ++refusals_;
+    // One line per refusal would flood the log during an outage: 1st, then every 100th.
+    if (log_ && (n == 1 || n % 100 == 0)) {
+        try {
+            log_->warn("audit sink unavailable (fail-closed): action refused",
+                       {{"action", std::string(what)}, {"refusals", std::to_string(n)}});
+        } catch (...) {
+        }
+    }
+    return false;
+}
+
 sdk::Status AuditForwarder::flush() {
     sdk::AuditSink* provider = acquire();
     if (provider == nullptr) {

@@ -5,7 +5,14 @@
 // provider exists it logs each event at info and keeps the most recent `capacity`
 // events, replaying them into the provider when it appears (start-up and plugin-load
 // events are audited before the audit plugin is started).
+//
+// Fail-closed mode (config `audit.fail_closed`, as HashiCorp Vault does): callers ask
+// can_audit() BEFORE an audited action and refuse it when false (operator API 503,
+// new agent sessions 1013, no command dispatch). can_audit() is true only while a
+// provider exists and reports writable(); the provider recovers by itself (its own
+// probe), and can_audit() follows.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +47,16 @@ public:
     std::size_t buffered() const;
     std::uint64_t dropped() const;
 
+    // Fail-closed policy (default off: fail-open, as before).
+    void set_fail_closed(bool on) noexcept { fail_closed_.store(on); }
+    bool fail_closed() const noexcept { return fail_closed_.load(); }
+    // True when an audited action may proceed now: always in fail-open mode; in
+    // fail-closed mode only while an audit provider exists and can write. Any thread.
+    bool can_audit() const noexcept;
+    // can_audit(), counting a refusal (audit_refused_actions_total) when false.
+    bool admit(std::string_view what) noexcept;
+    std::uint64_t refusals() const noexcept { return refusals_.load(); }
+
 private:
     // Returns the provider with a call registered in flight (release() after), or
     // nullptr without registering anything.
@@ -57,6 +74,8 @@ private:
     mutable unsigned in_flight_ = 0;
     std::deque<sdk::AuditEvent> buffer_;
     std::uint64_t dropped_ = 0;
+    std::atomic<bool> fail_closed_{false};
+    std::atomic<std::uint64_t> refusals_{0};
 };
 
 }  // namespace agenthost::runtime

@@ -70,6 +70,7 @@ public:
     }
 
     unsigned concurrency() const noexcept override { return threads_; }
+    void* native_loop() noexcept override { return &io_; }
 
     void cancel_all() {
         std::lock_guard lock(mu_);

@@ -18,6 +18,9 @@ std::string AuditFilePlugin::resolve_path(const sdk::PluginContext& ctx, const s
 
 AuditFilePlugin::AuditFilePlugin(sdk::PluginContext& ctx, AuditConfig config) : ctx_(ctx) {
     config.path = resolve_path(ctx, config.path);
+    if (config.checkpoint_path.empty()) {
+        config.checkpoint_path = config.path + ".checkpoints";
+    }
     writer_ = AuditFileWriter::create(ctx, std::move(config));
 }
 
@@ -48,6 +51,8 @@ sdk::Status AuditFilePlugin::start() {
         return r;
     });
     ctx_.logger().info("audit log open", {{"path", writer_->path()},
+                                          {"checkpoints", writer_->checkpoint_path()},
+                                          {"keyed", writer_->keyed() ? "true" : "false"},
                                           {"last_seq", std::to_string(writer_->last_seq())}});
     return {};
 }

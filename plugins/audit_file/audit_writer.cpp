@@ -1,22 +1,17 @@
+// AuditFileWriter, queue side: record(), the batch writer on the blocking pool, the
+// fsync policy and the timers. The files themselves are in audit_segment.cpp.
 #include "plugins/audit_file/audit_writer.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <string_view>
 #include <utility>
-
-#include <boost/json/parse.hpp>
 
 namespace agenthost::plugins::audit_file {
 
 namespace {
-
-constexpr std::size_t recover_tail_bytes = 64 * 1024;
 
 std::string errno_text(const char* what, int err) {
     return std::string(what) + ": " + std::strerror(err);
@@ -26,6 +21,9 @@ std::string errno_text(const char* what, int err) {
 
 std::shared_ptr<AuditFileWriter> AuditFileWriter::create(sdk::PluginContext& ctx,
                                                          AuditConfig config) {
+    if (config.checkpoint_path.empty()) {
+        config.checkpoint_path = config.path + ".checkpoints";
+    }
     return std::shared_ptr<AuditFileWriter>(new AuditFileWriter(ctx, std::move(config)));
 }
 
@@ -33,131 +31,58 @@ AuditFileWriter::AuditFileWriter(sdk::PluginContext& ctx, AuditConfig config)
     : ctx_(ctx),
       config_(std::move(config)),
       records_total_(ctx.metrics().counter("audit_records_total", "Audit records written")),
-      errors_total_(
-          ctx.metrics().counter("audit_write_errors_total", "Audit log write or fsync failures")) {}
+      errors_total_(ctx.metrics().counter("audit_write_errors_total",
+                                          "Audit log write/fsync failures and refused records")),
+      checkpoints_total_(
+          ctx.metrics().counter("audit_checkpoints_total", "Audit checkpoints written")) {}
 
 AuditFileWriter::~AuditFileWriter() {
     close();
 }
 
-std::uint64_t AuditFileWriter::last_seq() const {
-    std::lock_guard lock(mu_);
-    return next_seq_;
+std::int64_t AuditFileWriter::steady_ms() const noexcept {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        ctx_.clock().steady_now().time_since_epoch())
+                        .count();
+    return std::max<std::int64_t>(1, ms);  // 0 means "none" in the atomics below
 }
 
-sdk::Status AuditFileWriter::open() {
-    std::lock_guard io(io_mu_);
-    if (fd_ >= 0) {
-        return {};
+bool AuditFileWriter::writable() const noexcept {
+    if (!writable_.load()) {
+        return false;
     }
-    // O_NOFOLLOW: a symlink planted at the log path is refused, not followed.
-    const int fd =
-        ::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        const int err = errno;
-        errors_total_.inc();
-        return sdk::error(sdk::Errc::unavailable,
-                          errno_text(("cannot open audit log " + config_.path).c_str(), err));
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return sdk::error(sdk::Errc::unavailable, errno_text("fstat audit log", err));
-    }
-    if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
-        // The trail reveals who did what: keep it owner-only even if it was created wider.
-        ctx_.logger().warn("audit log was group/world accessible; tightening to 0600",
-                           {{"path", config_.path}});
-        if (::fchmod(fd, 0600) != 0) {
-            const int err = errno;
-            ::close(fd);
-            return sdk::error(sdk::Errc::permission_denied, errno_text("chmod audit log", err));
-        }
-    }
-    const std::uint64_t last = S_ISREG(st.st_mode) && st.st_size > 0 ? recover_last_seq(fd) : 0;
-    good_size_ = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
-    fd_ = fd;
-    last_fsync_ = ctx_.clock().steady_now();
-    {
-        std::lock_guard lock(mu_);
-        next_seq_ = last;
-    }
-    writable_ = true;
-    if (config_.fsync == FsyncPolicy::interval) {
-        arm_fsync_timer();
-    }
-    return {};
-}
-
-std::uint64_t AuditFileWriter::recover_last_seq(int /*write_fd*/) {
-    // The write descriptor is O_WRONLY; read the tail through a second one.
-    const int rfd = ::open(config_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (rfd < 0) {
-        return 0;
-    }
-    struct stat st {};
-    std::string tail;
-    if (::fstat(rfd, &st) == 0 && st.st_size > 0) {
-        const auto size = static_cast<std::uint64_t>(st.st_size);
-        const std::uint64_t n = std::min<std::uint64_t>(size, recover_tail_bytes);
-        tail.resize(n);
-        const ssize_t got = ::pread(rfd, tail.data(), n, static_cast<off_t>(size - n));
-        tail.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-    }
-    ::close(rfd);
-    if (tail.empty()) {
-        return 0;
-    }
-    // A crash may have torn the last line: later lines start on a fresh one.
-    need_newline_ = tail.back() != '\n';
-    std::string_view rest(tail);
-    while (!rest.empty()) {
-        if (rest.back() == '\n') {
-            rest.remove_suffix(1);
-            continue;
-        }
-        const auto nl = rest.rfind('\n');
-        const std::string_view line = nl == std::string_view::npos ? rest : rest.substr(nl + 1);
-        boost::system::error_code ec;
-        const sdk::json::value v = boost::json::parse(line, ec);
-        if (!ec && v.is_object()) {
-            if (const auto* seq = v.get_object().if_contains("seq")) {
-                if (seq->is_uint64()) {
-                    return seq->get_uint64();
-                }
-                if (seq->is_int64() && seq->get_int64() >= 0) {
-                    return static_cast<std::uint64_t>(seq->get_int64());
-                }
-            }
-        }
-        if (nl == std::string_view::npos) {
-            break;
-        }
-        rest = rest.substr(0, nl);
-    }
-    ctx_.logger().warn("audit log has no readable last record; sequence restarts at 1",
-                       {{"path", config_.path}});
-    return 0;
+    // A write stuck in the kernel (a hung disk, NFS) or a queue that does not move
+    // is as bad as an error for fail-closed callers: they must not act meanwhile.
+    const std::int64_t now = steady_ms();
+    const std::int64_t started = write_started_ms_.load();
+    const std::int64_t oldest = oldest_pending_ms_.load();
+    return !(started != 0 && now - started > config_.write_timeout_ms) &&
+           !(oldest != 0 && now - oldest > config_.write_timeout_ms);
 }
 
 void AuditFileWriter::record(sdk::AuditEvent event, sdk::AuditCompletion done) {
+    const char* refused = writable_.load() ? nullptr : "audit log not writable: ";
     bool submit = false;
-    bool refused = !writable_.load();
-    if (!refused) {
+    if (refused == nullptr) {
         std::lock_guard lock(mu_);
         if (closed_) {
-            refused = true;
+            refused = "audit log closed: ";
+        } else if (pending_.size() >= static_cast<std::size_t>(config_.max_queue)) {
+            refused = "audit queue full: ";
         } else {
-            AuditRecord r{++next_seq_, ctx_.clock().now_unix_ms(), std::move(event)};
-            pending_.push_back(Pending{std::move(r), std::move(done)});
+            if (pending_.empty()) {
+                oldest_pending_ms_ = steady_ms();
+            }
+            pending_.push_back(
+                Pending{ctx_.clock().now_unix_ms(), std::move(event), std::move(done)});
             submit = !job_scheduled_;
             job_scheduled_ = true;
         }
     }
-    if (refused) {
+    if (refused != nullptr) {
+        errors_total_.inc();
         if (done) {
-            done(sdk::error(sdk::Errc::unavailable, "audit log not writable: " + config_.path));
+            done(sdk::error(sdk::Errc::unavailable, refused + config_.path));
         }
         return;
     }
@@ -175,41 +100,32 @@ void AuditFileWriter::write_job() {
     drain_locked_io();
 }
 
-bool AuditFileWriter::drain_locked_io() {
+void AuditFileWriter::drain_locked_io() {
     for (;;) {
         std::vector<Pending> batch;
         {
             std::lock_guard lock(mu_);
             if (pending_.empty()) {
                 job_scheduled_ = false;
-                return writable_.load();
+                oldest_pending_ms_ = 0;
+                return;
             }
             batch.swap(pending_);
+            oldest_pending_ms_ = 0;
         }
         sdk::Status st;
         if (fd_ < 0 || !writable_.load()) {
             st = sdk::error(sdk::Errc::unavailable, "audit log not writable: " + config_.path);
+            errors_total_.inc(batch.size());
         } else {
-            std::string bytes = need_newline_ ? "\n" : "";
-            for (const auto& p : batch) {
-                bytes += encoder_.encode(p.record);
-            }
-            st = write_all_locked_io(bytes);
-            if (st.ok()) {
-                need_newline_ = false;
-                good_size_ += bytes.size();
-                dirty_ = true;
-                const auto since = ctx_.clock().steady_now() - last_fsync_;
-                if (config_.fsync == FsyncPolicy::always ||
-                    (config_.fsync == FsyncPolicy::interval &&
-                     since >= std::chrono::milliseconds(config_.fsync_interval_ms))) {
-                    st = fsync_locked_io();
-                }
-            }
+            const std::size_t n = batch.size();
+            write_started_ms_ = steady_ms();
+            st = write_batch_locked_io(batch);
+            write_started_ms_ = 0;
             if (!st.ok()) {
                 fail_locked_io(st);
             } else {
-                records_total_.inc(batch.size());
+                records_total_.inc(n);
             }
         }
         for (auto& p : batch) {
@@ -218,6 +134,50 @@ bool AuditFileWriter::drain_locked_io() {
             }
         }
     }
+}
+
+sdk::Status AuditFileWriter::write_batch_locked_io(std::vector<Pending>& batch) {
+    if (auto st = check_identity_locked_io(); !st.ok()) {
+        return st;
+    }
+    // Seq and chain link are tentative until the bytes are on disk.
+    std::uint64_t seq = last_seq_.load();
+    std::string head = head_;
+    std::string body;
+    for (auto& p : batch) {
+        AuditRecord r{++seq, p.ts_ms, std::move(p.event)};
+        EncodedLine enc = RecordEncoder::encode(r, key_, head);
+        body += enc.line;
+        head = std::move(enc.mac);
+    }
+    if (config_.max_bytes > 0 && good_size_ > 0 &&
+        good_size_ + body.size() > static_cast<std::uint64_t>(config_.max_bytes)) {
+        if (auto st = rotate_locked_io(); !st.ok()) {
+            return st;
+        }
+    }
+    const std::string bytes = (need_newline_ ? "\n" : "") + body;
+    if (auto st = write_all_locked_io(bytes); !st.ok()) {
+        return st;
+    }
+    need_newline_ = false;
+    good_size_ += bytes.size();
+    dirty_ = true;
+    last_seq_ = seq;
+    head_ = std::move(head);
+    const auto since = ctx_.clock().steady_now() - last_fsync_;
+    if (config_.fsync == FsyncPolicy::always ||
+        (config_.fsync == FsyncPolicy::interval &&
+         since >= std::chrono::milliseconds(config_.fsync_interval_ms))) {
+        if (auto st = fsync_locked_io(); !st.ok()) {
+            return st;
+        }
+    }
+    if (last_seq_.load() - checkpointed_seq_ >=
+        static_cast<std::uint64_t>(config_.checkpoint_every)) {
+        return checkpoint_locked_io();
+    }
+    return {};
 }
 
 sdk::Status AuditFileWriter::write_all_locked_io(const std::string& bytes) {
@@ -256,9 +216,13 @@ sdk::Status AuditFileWriter::fsync_locked_io() {
 }
 
 void AuditFileWriter::fail_locked_io(const sdk::Status& why) {
-    writable_ = false;
     errors_total_.inc();
-    ctx_.logger().error("audit log unwritable; refusing further records",
+    if (!writable_.exchange(false)) {
+        return;
+    }
+    failed_since_ms_ = steady_ms();
+    failure_ = why.message();
+    ctx_.logger().error("audit log unwritable; refusing records until a probe write succeeds",
                         {{"path", config_.path}, {"error", why.message()}});
 }
 
@@ -292,17 +256,68 @@ void AuditFileWriter::on_fsync_timer() {
     arm_fsync_timer();
 }
 
+void AuditFileWriter::arm_tick_timer() {
+    std::lock_guard lock(mu_);
+    if (closed_) {
+        return;
+    }
+    const auto period = std::min(config_.probe_interval_ms, config_.checkpoint_interval_ms);
+    tick_timer_ =
+        ctx_.scheduler().schedule(std::chrono::milliseconds(period), [weak = weak_from_this()] {
+            if (auto self = weak.lock()) {
+                self->on_tick();
+            }
+        });
+}
+
+void AuditFileWriter::on_tick() {
+    // On the loop: probes and time-based checkpoints touch the disk, so the pool.
+    ctx_.blocking().submit([weak = weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) {
+            return;
+        }
+        std::lock_guard io(self->io_mu_);
+        {
+            std::lock_guard lock(self->mu_);
+            if (self->closed_) {
+                return;
+            }
+        }
+        if (!self->writable_.load()) {
+            self->probe_locked_io();
+            return;
+        }
+        // Notice a removed or replaced log while idle, so that fail-closed callers
+        // stop before their next action rather than after its record fails.
+        if (auto st = self->check_identity_locked_io(); !st.ok()) {
+            self->fail_locked_io(st);
+            return;
+        }
+        if (self->last_seq_.load() > self->checkpointed_seq_ &&
+            self->steady_ms() - self->last_checkpoint_ms_ >= self->config_.checkpoint_interval_ms) {
+            if (auto st = self->checkpoint_locked_io(); !st.ok()) {
+                self->fail_locked_io(st);
+            }
+        }
+    });
+    arm_tick_timer();
+}
+
 sdk::Status AuditFileWriter::flush() {
     std::lock_guard io(io_mu_);
     drain_locked_io();
     if (!writable_.load()) {
         return sdk::error(sdk::Errc::unavailable, "audit log not writable: " + config_.path);
     }
-    if (auto st = fsync_locked_io(); !st.ok()) {
-        fail_locked_io(st);
-        return st;
+    sdk::Status st = fsync_locked_io();
+    if (st.ok()) {
+        st = checkpoint_locked_io();
     }
-    return {};
+    if (!st.ok()) {
+        fail_locked_io(st);
+    }
+    return st;
 }
 
 void AuditFileWriter::close() noexcept {
@@ -312,20 +327,21 @@ void AuditFileWriter::close() noexcept {
             return;
         }
         closed_ = true;
-        if (fsync_timer_ != 0) {
-            ctx_.scheduler().cancel(fsync_timer_);
-            fsync_timer_ = 0;
+        for (sdk::TimerId* t : {&fsync_timer_, &tick_timer_}) {
+            if (*t != 0) {
+                ctx_.scheduler().cancel(*t);
+                *t = 0;
+            }
         }
     }
     std::lock_guard io(io_mu_);
     drain_locked_io();
-    if (fd_ >= 0) {
-        if (writable_.load()) {
-            (void)fsync_locked_io();
-        }
-        ::close(fd_);
-        fd_ = -1;
+    if (writable_.load()) {
+        (void)fsync_locked_io();
+        (void)checkpoint_locked_io();
     }
+    close_log_locked_io();
+    failed_since_ms_ = 0;
     writable_ = false;
 }
 

@@ -10,12 +10,12 @@ namespace {
 const sdk::PluginDescriptor& descriptor() {
     static const sdk::PluginDescriptor d{
         .name = "audit_file",
-        .version = "1.0.0",
-        .description = "Audit trail as an append-only JSON-lines file (0600, fsync policy)",
+        .version = "1.1.0",
+        .description = "Audit trail: HMAC-chained JSON lines, checkpoints, rotation (0600)",
         .provides = {std::string(sdk::capability::audit)},
         .requires_capabilities = {},
         .config_schema = config_schema(),
-        .validate = {},
+        .validate = validate_config,
         .create = [](sdk::PluginContext& ctx,
                      const sdk::json::object& config) -> sdk::Result<std::unique_ptr<sdk::Plugin>> {
             return std::unique_ptr<sdk::Plugin>(

@@ -6,9 +6,12 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "kernel/crypto/audit_chain.hpp"
 #include "kernel/util/time.hpp"
 
 namespace agenthost::plugins::audit_file {
+
+namespace chain = crypto::audit_chain;
 
 bool RecordEncoder::is_secret_name(std::string_view name) {
     // Substrings, case-insensitive: over-redacting ("idempotency_key") is the safe error.
@@ -44,7 +47,9 @@ sdk::json::value RecordEncoder::redact(const sdk::json::value& v) {
     return v;
 }
 
-std::string RecordEncoder::encode(const AuditRecord& r) {
+EncodedLine RecordEncoder::encode(const AuditRecord& r, std::string_view key,
+                                  std::string_view prev) {
+    // Members in the fixed order of audit_chain.hpp; boost::json keeps insertion order.
     sdk::json::object line;
     line["seq"] = r.seq;
     line["ts"] = util::rfc3339_ms(r.ts_ms);
@@ -53,9 +58,22 @@ std::string RecordEncoder::encode(const AuditRecord& r) {
     line["target"] = r.event.target;
     line["outcome"] = r.event.outcome;
     line["details"] = redact(sdk::json::value(r.event.details));
-    std::string out = sdk::json::serialize(line);
-    out.push_back('\n');
+    line["prev"] = prev;
+    const std::string body = sdk::json::serialize(line);
+    EncodedLine out;
+    out.line = chain::seal(key, chain::LineKind::record, body);
+    // The line ends in `"<mac>"}\n`.
+    out.mac = out.line.substr(out.line.size() - 3 - chain::mac_hex_chars, chain::mac_hex_chars);
     return out;
+}
+
+std::string RecordEncoder::checkpoint(std::uint64_t seq, std::int64_t ts_ms, std::string_view head,
+                                      std::string_view key) {
+    sdk::json::object line;
+    line["seq"] = seq;
+    line["ts"] = util::rfc3339_ms(ts_ms);
+    line["head"] = head;
+    return chain::seal(key, chain::LineKind::checkpoint, sdk::json::serialize(line));
 }
 
 }  // namespace agenthost::plugins::audit_file

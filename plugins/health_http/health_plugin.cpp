@@ -22,6 +22,19 @@ bool bool_or(const json::object& config, std::string_view key, bool fallback) {
     return v != nullptr && v->is_bool() ? v->get_bool() : fallback;
 }
 
+// Before each /metrics render: agenthost_health_check_status{check} (0 pass, 1 warn,
+// 2 fail) for every check, and agenthost_ready (1 when /readyz answers 200), so that
+// plugin health is scraped with everything else.
+void publish_health_gauges(const CheckResults& checks, bool ready, sdk::Metrics& metrics) {
+    for (const auto& [name, report] : checks) {
+        metrics
+            .gauge("agenthost_health_check_status",
+                   "Health checks by name: 0 pass, 1 warn, 2 fail", {{"check", name}})
+            .set(static_cast<double>(report.state));
+    }
+    metrics.gauge("agenthost_ready", "1 when /readyz answers 200").set(ready ? 1 : 0);
+}
+
 sdk::HttpResponse stopped_response() {
     sdk::HttpResponse r;
     r.status = 503;
@@ -102,7 +115,10 @@ sdk::Status HealthHttpPlugin::start() {
                     respond(stopped_response());
                     return;
                 }
-                respond(render_metrics(state->ctx->metrics().render_prometheus()));
+                sdk::PluginContext& ctx = *state->ctx;
+                publish_health_gauges(ctx.health().evaluate(), ctx.health().ready(),
+                                      ctx.metrics());
+                respond(render_metrics(ctx.metrics().render_prometheus()));
             });
         if (!st) {
             return st;

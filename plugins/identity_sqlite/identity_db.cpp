@@ -140,7 +140,8 @@ sdk::Result<std::unique_ptr<IdentityDb>> IdentityDb::open(const sqlite::Options&
     if (!db) {
         return db.status();
     }
-    return std::unique_ptr<IdentityDb>(new IdentityDb(std::move(db).value()));
+    return std::unique_ptr<IdentityDb>(new IdentityDb(
+        std::move(db).value(), options.synchronous == sqlite::Synchronous::full));
 }
 
 sdk::Result<sdk::OpenSessionResult> IdentityDb::open_session(const sdk::AgentHello& hello,
@@ -262,6 +263,25 @@ sdk::Result<sdk::OpenSessionResult> IdentityDb::open_session(const sdk::AgentHel
 Status IdentityDb::renew_session(const std::string& agent_id, const std::string& session_id,
                                  std::int64_t now_ms, std::int64_t lease_ms) {
     return db_->write([&](Connection& c) -> Status {
+        // A renewal needs no fsync: a lease matters only while this process lives (a
+        // crash ends every session), and a renewal lost in a power cut only brings the
+        // expiry nearer. In WAL mode the next FULL commit syncs it anyway. Renewals come
+        // with every heartbeat of every agent: their fsyncs were most of the idle CPU
+        // (docs/PERFORMANCE.md).
+        struct SyncScope {
+            Connection& c;
+            bool full;
+            ~SyncScope() {
+                if (full) {
+                    (void)c.exec("PRAGMA synchronous=FULL");
+                }
+            }
+        } scope{c, full_sync_};
+        if (full_sync_) {
+            if (auto st = c.exec("PRAGMA synchronous=NORMAL"); !st) {
+                return st;
+            }
+        }
         auto tx = Transaction::begin(c, Transaction::Kind::immediate);
         if (!tx) {
             return tx.status();

@@ -52,8 +52,10 @@ public:
     sqlite::Database& database() noexcept { return *db_; }
 
 private:
-    explicit IdentityDb(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
+    IdentityDb(std::unique_ptr<sqlite::Database> db, bool full_sync)
+        : db_(std::move(db)), full_sync_(full_sync) {}
     std::unique_ptr<sqlite::Database> db_;
+    bool full_sync_ = true;  // the configured level, restored after a lease renewal
 };
 
 }  // namespace agenthost::identity_sqlite

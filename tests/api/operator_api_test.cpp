@@ -318,3 +318,56 @@ TEST_F(OperatorApiTest, TelemetryQuery) {
 
 }  // namespace
 }  // namespace agenthost::testing
+
+namespace agenthost::testing {
+namespace {
+
+// audit.fail_closed: with can_audit false, audited actions answer 503 and are not done;
+// validation failures keep their precedence (400/404 before 503).
+TEST(OperatorApiFailClosed, UnauditableActionsAre503AndNotPerformed) {
+    FakeRouteRegistry routes;
+    FakeIdentity identity;
+    FakeQueue queue;
+    FakeTelemetry telemetry;
+    FakeAuditSink audit;
+    FakeLogger logger;
+    backend::SessionRegistry sessions;
+    bool can = false;
+    std::vector<std::string> asked;
+    api::ApiDeps deps{&identity, &queue, &telemetry, &audit, &logger, &sessions};
+    deps.can_audit = [&](std::string_view action) {
+        asked.emplace_back(action);
+        return can;
+    };
+    ASSERT_TRUE(api::register_operator_api(routes, deps).ok());
+    sdk::AgentRecord a;
+    a.agent_id = "gw-01";
+    identity.agents["gw-01"] = a;
+    auto call = [&](const std::string& path, const std::string& body = "") {
+        sdk::HttpRequest req;
+        req.method = "POST";
+        req.path = path;
+        req.target = path;
+        req.body = body;
+        req.actor = "alice";
+        return routes.call(sdk::Listener::admin, req).value_or(sdk::HttpResponse{0});
+    };
+    auto r = call("/api/v1/agents/gw-01/commands", R"({"name":"builtin.echo"})");
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("audit_unavailable"), std::string::npos) << r.body;
+    EXPECT_TRUE(queue.enqueued.empty()) << "nothing enqueued that could not be audited";
+    EXPECT_EQ(call("/api/v1/agents/gw-01/commands", "{").status, 400) << "400 still first";
+    EXPECT_EQ(call("/api/v1/agents/gw-01/revoke").status, 503);
+    EXPECT_FALSE(identity.agents["gw-01"].revoked);
+    EXPECT_EQ(call("/api/v1/agents/gw-01/release").status, 503);
+    EXPECT_EQ(call("/api/v1/commands/c-1/cancel").status, 503);
+    EXPECT_EQ(asked, (std::vector<std::string>{"command.enqueue", "agent.revoke", "agent.release",
+                                               "command.cancel"}));
+
+    can = true;  // the sink recovered
+    EXPECT_EQ(call("/api/v1/agents/gw-01/commands", R"({"name":"builtin.echo"})").status, 202);
+    EXPECT_EQ(queue.enqueued.size(), 1u);
+}
+
+}  // namespace
+}  // namespace agenthost::testing

@@ -115,6 +115,23 @@ TEST_F(AgentSessionTest, AsyncReplayCheckKeepsFrameOrder) {
     EXPECT_EQ(sent_types(), (std::vector<std::string>{"welcome", "error"}));
 }
 
+TEST_F(AgentSessionTest, FailedAsyncReplayCheckRefusesTheFrameWith1013) {
+    // A shared replay store that cannot answer (replay_redis with Redis down): fail
+    // closed, the frame is never dispatched and the frames behind it are dropped.
+    replay.async = true;
+    replay.error = sdk::error(sdk::Errc::unavailable, "redis down");
+    replay.defer.deferred = true;
+    receive(frame("hello", hello_body()));
+    receive(frame("ack", json::object{{"command_id", util::uuid_v4()}}));
+    EXPECT_EQ(replay.defer.pending(), 1u);
+    replay.defer.release_all();
+    sched.run_until_idle();
+    EXPECT_EQ(conn->close_code(), 1013);
+    EXPECT_TRUE(identity.opens.empty()) << "an unchecked hello must not open a session";
+    EXPECT_TRUE(sent_types().empty()) << "no welcome, and no error frame before 1013";
+    EXPECT_EQ(replay.defer.pending(), 0u) << "the ack behind it was never checked";
+}
+
 TEST_F(AgentSessionTest, HelloOpensSessionAndAnswersWelcome) {
     open_session();
     ASSERT_EQ(identity.opens.size(), 1u);
@@ -227,7 +244,9 @@ TEST_F(AgentSessionTest, TelemetryStoreFailureSendsNoAck) {
     json::array points{json::object{{"metric", "m"}, {"ts", 1}, {"value", 1}}};
     receive(frame("telemetry", json::object{{"batch_id", util::uuid_v4()}, {"points", points}}));
     EXPECT_EQ(sent_types(), std::vector<std::string>{"welcome"});
-    EXPECT_FALSE(conn->close_code().has_value());
+    // The gateway resends only after reconnecting: a transient store failure ends the
+    // session with 1013 (try again later) so the batch comes back.
+    EXPECT_EQ(conn->close_code(), 1013);
 }
 
 TEST_F(AgentSessionTest, TooManyPointsIs4400) {
@@ -370,6 +389,46 @@ TEST_F(AgentSessionTest, IdentityStoreDownCloses1013WithoutErrorFrame) {
     receive(frame("hello", hello_body()));
     EXPECT_EQ(conn->close_code(), 1013);
     EXPECT_TRUE(conn->sent().empty());
+}
+
+}  // namespace
+}  // namespace agenthost::testing
+
+namespace agenthost::testing {
+namespace {
+
+// audit.fail_closed: a hello that cannot be audited is refused with 1013 before any
+// lease is taken; a command is not written to a session while auditing is down.
+class FailClosedSessionTest : public SessionFixture {};
+
+TEST_F(FailClosedSessionTest, UnauditableHelloIsRefused1013WithoutALease) {
+    audit_ok = false;
+    receive(frame("hello", hello_body()));
+    EXPECT_EQ(conn->close_code(), 1013);
+    EXPECT_TRUE(identity.opens.empty()) << "no lease taken";
+    EXPECT_TRUE(queue.attached.empty());
+    EXPECT_EQ(audit_asked, std::vector<std::string>{"session.open"});
+}
+
+TEST_F(FailClosedSessionTest, NoDispatchWhileAuditingIsDown) {
+    open_session();
+    ASSERT_TRUE(queue.deliver);
+    sdk::CommandRecord c;
+    c.command_id = "c-1";
+    c.agent_id = kAgent;
+    c.name = "builtin.echo";
+    c.attempts = 1;
+    audit_ok = false;
+    const std::size_t sent_before = conn->sent().size();
+    EXPECT_FALSE(queue.deliver(c)) << "declined: the queue redelivers later";
+    sched.run_until_idle();
+    EXPECT_EQ(conn->sent().size(), sent_before);
+    EXPECT_EQ(audits("command.dispatch"), 0u);
+    audit_ok = true;
+    EXPECT_TRUE(queue.deliver(c));
+    sched.run_until_idle();
+    EXPECT_EQ(sent_types().back(), "command");
+    EXPECT_EQ(audits("command.dispatch"), 1u);
 }
 
 }  // namespace

@@ -187,6 +187,10 @@ public:
     }
     void check(std::string agent_id, std::string nonce, std::int64_t, std::int64_t,
                sdk::Callback<sdk::Result<sdk::ReplayVerdict>> done) override {
+        if (!error.ok()) {
+            defer.run([done, e = error] { done(e); });
+            return;
+        }
         auto v = verdict(agent_id, nonce);
         defer.run([done, v] { done(v); });
     }
@@ -194,6 +198,7 @@ public:
 
     bool async = false;
     bool full = false;
+    sdk::Status error;  // not ok: the asynchronous check fails (e.g. Redis down)
     Deferrer defer;
     std::set<std::pair<std::string, std::string>> seen;
 

@@ -56,6 +56,11 @@ protected:
         env->logger = &logger;
         env->metrics = &metrics;
         env->registry = &registry;
+        // audit.fail_closed gate: always admits unless a test clears audit_ok.
+        env->can_audit = [this](std::string_view action) {
+            audit_asked.emplace_back(action);
+            return audit_ok;
+        };
         env_ = env;
         net::PeerInfo peer{kAgent, kFingerprint, "192.0.2.7:50000"};
         conn = std::make_shared<FakeConnection>(sched, peer);
@@ -126,6 +131,8 @@ protected:
     FakeQueue queue;
     FakeTelemetry telemetry;
     backend::SessionRegistry registry;
+    bool audit_ok = true;
+    std::vector<std::string> audit_asked;
     crypto::Keyring keys_ = crypto::Keyring::from_masters({});
     std::string key_;
     std::shared_ptr<const backend::SessionEnv> env_;

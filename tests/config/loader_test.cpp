@@ -306,3 +306,40 @@ TEST_F(LoaderTest, UnknownTopLevelKeyListsSections) {
 
 }  // namespace
 }  // namespace agenthost::config
+
+namespace agenthost::config {
+namespace {
+
+// audit.fail_closed promises nothing happens unaudited: it needs a keyed audit plugin.
+TEST_F(LoaderTest, FailClosedAuditRequiresAKeyedAuditPlugin) {
+    auto cfg = load(backend_yaml());
+    ASSERT_TRUE(cfg.ok()) << dump(errors_);
+    EXPECT_FALSE(cfg->audit.fail_closed) << "default: fail-open (production configs set true)";
+
+    cfg = load(backend_yaml("audit: {fail_closed: true}\n"
+                            "plugins:\n  audit_file: {config: {path: state/audit.log}}\n"));
+    EXPECT_FALSE(cfg.ok());
+    ASSERT_NE(find_error(errors_, "plugins.audit_file.config.key_file"), nullptr) << dump(errors_);
+    EXPECT_NE(find_error(errors_, "plugins.audit_file.config.key_file")
+                  ->message.find("audit.fail_closed"),
+              std::string::npos);
+    EXPECT_EQ(errors_.size(), 1u) << dump(errors_);
+
+    cfg = load(backend_yaml("audit: {fail_closed: true}\n"));
+    EXPECT_FALSE(cfg.ok());
+    EXPECT_NE(find_error(errors_, "audit.fail_closed"), nullptr) << dump(errors_);
+
+    cfg = load(backend_yaml("audit: {fail_closed: true}\n"
+                            "plugins:\n  audit_file: {config: {key_file: master.key}}\n"));
+    ASSERT_TRUE(cfg.ok()) << dump(errors_);
+    EXPECT_TRUE(cfg->audit.fail_closed);
+
+    // The gateway role has the same rule.
+    cfg = load(gateway_yaml("audit: {fail_closed: true}\n"
+                            "plugins:\n  audit_file: {enabled: true, config: {}}\n"));
+    EXPECT_FALSE(cfg.ok());
+    EXPECT_NE(find_error(errors_, "plugins.audit_file.config.key_file"), nullptr) << dump(errors_);
+}
+
+}  // namespace
+}  // namespace agenthost::config

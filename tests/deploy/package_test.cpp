@@ -30,10 +30,18 @@ TEST(Package, DebContainsEverythingAnOperatorNeeds) {
                              "./usr/share/agenthost/deploy/install-service.sh"}) {
         EXPECT_NE(listing.find(path), std::string::npos) << path << " missing from " << deb;
     }
-    if (exists(env("AGENTHOST_SOURCE_DIR") + "/deploy/systemd/agenthost-backend.service")) {
-        EXPECT_NE(listing.find("./usr/lib/systemd/system/agenthost-backend.service"),
-                  std::string::npos);
-    }
+    EXPECT_NE(listing.find("./usr/lib/systemd/system/agenthost-backend.service"),
+              std::string::npos);
+    EXPECT_NE(listing.find("./usr/share/agenthost/deploy/systemd/agenthost-backend.service"),
+              std::string::npos);
+    // The packaged unit runs the packaged binary.
+    std::string unit;
+    ASSERT_EQ(sh("dpkg-deb --fsys-tarfile '" + deb +
+                     "' | tar -xOf - ./usr/lib/systemd/system/agenthost-backend.service",
+                 &unit),
+              0)
+        << unit;
+    EXPECT_NE(unit.find("ExecStart=/usr/bin/agenthost run"), std::string::npos) << unit;
     // No test plugins or build debris in the package.
     EXPECT_EQ(listing.find("bad_"), std::string::npos);
     EXPECT_EQ(listing.find("CMakeFiles"), std::string::npos);

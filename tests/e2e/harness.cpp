@@ -137,6 +137,10 @@ namespace {
 std::string bin() { return env_or("AGENTHOST_BIN", "build/bin/agenthost"); }
 std::string source_dir() { return env_or("AGENTHOST_SOURCE_DIR", "."); }
 std::string plugin_dir() { return env_or("AGENTHOST_PLUGIN_DIR", "build/plugins"); }
+// One `plugins:` entry: the chosen one, else the embedded default.
+std::string slot(const std::string& chosen, const std::string& fallback) {
+    return "  " + (chosen.empty() ? fallback : chosen) + "\n";
+}
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
     return s;
@@ -231,13 +235,17 @@ Backend::Backend(Workspace& ws, BackendOptions opts) : ws_(ws), opts_(std::move(
       << "\n  lease_s: " << opts_.heartbeat_s * 3 << "\n"
       << "plugin_paths: [ " << plugin_dir() << " ]\n"
       << "plugins:\n"
-      << "  audit_file: { enabled: true, config: { path: " << state << "/audit.log } }\n"
-      << "  identity_sqlite: { enabled: true, config: {} }\n"
-      << "  replay_memory: { enabled: true, config: { capacity: 100000 } }\n"
-      << "  queue_memory: { enabled: true, config: { max_depth: " << opts_.queue_max_depth
-      << ", ack_timeout_s: " << opts_.ack_timeout_s << ", max_attempts: " << opts_.max_attempts
-      << " } }\n"
-      << "  telemetry_sqlite: { enabled: true, config: {} }\n"
+      << slot(opts_.audit_plugin,
+              "audit_file: { enabled: true, config: { path: " + state + "/audit.log } }")
+      << slot(opts_.identity_plugin, "identity_sqlite: { enabled: true, config: {} }")
+      << slot(opts_.replay_plugin,
+              "replay_memory: { enabled: true, config: { capacity: 100000 } }")
+      << slot(opts_.queue_plugin,
+              "queue_memory: { enabled: true, config: { max_depth: " +
+                  std::to_string(opts_.queue_max_depth) +
+                  ", ack_timeout_s: " + std::to_string(opts_.ack_timeout_s) +
+                  ", max_attempts: " + std::to_string(opts_.max_attempts) + " } }")
+      << slot(opts_.telemetry_plugin, "telemetry_sqlite: { enabled: true, config: {} }")
       << "  health_http: { enabled: true, config: {} }\n"
       << opts_.extra_yaml;
     config_ = ws_.dir() + "/" + opts_.name + ".yaml";
@@ -350,6 +358,10 @@ Gateway::~Gateway() = default;
 std::string Gateway::state_dir() const { return ws_.dir() + "/" + opts_.name; }
 
 void Gateway::start() {
+    if (opts_.keep_config && ::access(config_.c_str(), F_OK) == 0) {
+        proc_ = Process({bin(), "run", "-c", config_}, ws_.dir() + "/" + opts_.name + ".log");
+        return;
+    }
     // Rendered at start: the backend's port is known only once it runs.
     std::ostringstream y;
     y << "role: gateway\nhost_id: " << opts_.name << "\nstate_dir: " << state_dir() << "\n"
@@ -358,14 +370,16 @@ void Gateway::start() {
       << "protocol:\n  max_skew_s: 30\n  replay_window_s: 60\n  heartbeat_s: 15\n"
       << "  idle_timeout_s: 45\n"
       << "gateway:\n  agent_id: " << opts_.agent << "\n  url: wss://127.0.0.1:"
-      << backend_.ports().agents << "/agent/v1\n  ca: " << ws_.pki("ca.crt")
+      << (opts_.port != 0 ? opts_.port : backend_.ports().agents)
+      << "/agent/v1\n  ca: " << ws_.pki("ca.crt")
       << "\n  cert: " << ws_.pki("agents/" + opts_.agent + ".crt")
       << "\n  key: " << ws_.pki("agents/" + opts_.agent + ".key") << "\n  pins: [";
     for (std::size_t i = 0; i < opts_.pins.size(); ++i) {
         y << (i ? ", " : " ") << "\"" << opts_.pins[i] << "\"";
     }
     y << " ]\n  kid: k1\n  key_file: " << ws_.agent_key(opts_.agent) << "\n"
-      << "  reconnect: { initial_ms: 100, max_ms: 1000 }\n"
+      << "  reconnect: " << opts_.reconnect_yaml << "\n"
+      << "  health: { address: 127.0.0.1, port: " << opts_.health_port << " }\n"
       << "plugin_paths: [ " << plugin_dir() << " ]\n"
       << "plugins:\n"
       << "  audit_file: { enabled: true, config: { path: " << state_dir() << "/audit.log } }\n"
@@ -376,6 +390,24 @@ void Gateway::start() {
       << opts_.extra_plugins_yaml;
     write_file(config_, y.str());
     proc_ = Process({bin(), "run", "-c", config_}, ws_.dir() + "/" + opts_.name + ".log");
+}
+
+std::uint16_t Gateway::health_port() {
+    const std::string file = state_dir() + "/ports.json";
+    std::uint16_t port = 0;
+    wait_until(
+        [&] {
+            try {
+                auto v = json::parse(read_file(file)).as_object();
+                if (v.at("pid").to_number<int>() != proc_.pid()) return false;  // a stale file
+                port = static_cast<std::uint16_t>(v.at("health").to_number<int>());
+                return true;
+            } catch (...) {
+                return false;
+            }
+        },
+        30s);
+    return port;
 }
 
 void Gateway::stop_graceful() {

@@ -79,6 +79,15 @@ struct BackendOptions {
     int heartbeat_s = 15;
     std::string extra_yaml;  // appended verbatim
     bool fixed_ports = false;  // pick free ports once so a restart keeps them
+    // Storage slots: one `plugins:` entry in flow YAML, e.g.
+    // "identity_postgres: { enabled: true, config: { url: ... } }"; empty keeps the
+    // embedded default (identity_sqlite, replay_memory, queue_memory, telemetry_sqlite).
+    std::string identity_plugin;
+    std::string replay_plugin;
+    std::string queue_plugin;
+    std::string telemetry_plugin;
+    // The audit slot, same form; empty: audit_file at <state_dir>/audit.log, unkeyed.
+    std::string audit_plugin;
 };
 
 // A currently free loopback TCP port (bind to 0, read, close).
@@ -126,6 +135,13 @@ struct GatewayOptions {
     std::vector<std::string> pins;  // default: the backend's pin
     int collect_interval_s = 1;
     std::string extra_plugins_yaml;
+    std::uint16_t port = 0;  // dial this port (e.g. nginx) instead of the backend's own
+    std::string reconnect_yaml = "{ initial_ms: 100, max_ms: 1000 }";
+    // start() renders the config only the first time: later starts keep the file as a
+    // test or a script (certificate rotation) left it.
+    bool keep_config = false;
+    // gateway.health listener port (0: the OS picks; health_port() reads it back).
+    std::uint16_t health_port = 0;
 };
 
 class Gateway {
@@ -138,6 +154,10 @@ public:
     Process& process() { return proc_; }
     std::string state_dir() const;
     std::string audit_log() const { return state_dir() + "/audit.log"; }
+    std::string config_path() const { return config_; }
+    // The bound gateway.health port from <state_dir>/ports.json (waits up to 30 s for
+    // this run's file); 0 when it never appeared.
+    std::uint16_t health_port();
 
 private:
     Workspace& ws_;

@@ -108,5 +108,29 @@ TEST(AuditForwarder, AfterWithdrawEventsAreBufferedAgain) {
     EXPECT_TRUE(fwd.writable());
 }
 
+// Fail-closed (audit.fail_closed): can_audit() needs a writable provider; fail-open
+// mode always admits. admit() counts refusals.
+TEST(AuditForwarder, CanAuditFollowsThePolicyAndTheProvider) {
+    ServiceTable services;
+    AuditForwarder fwd(services, nullptr);
+    EXPECT_TRUE(fwd.can_audit()) << "fail-open by default";
+    fwd.set_fail_closed(true);
+    EXPECT_FALSE(fwd.can_audit()) << "no provider: nothing could be made durable";
+    FakeSink sink;
+    ASSERT_TRUE(services.provide_raw("audit", static_cast<sdk::AuditSink*>(&sink)).ok());
+    EXPECT_TRUE(fwd.can_audit());
+    sink.writable_ = false;
+    EXPECT_FALSE(fwd.can_audit());
+    EXPECT_FALSE(fwd.admit("command.enqueue"));
+    EXPECT_FALSE(fwd.admit("session.open"));
+    EXPECT_EQ(fwd.refusals(), 2u);
+    sink.writable_ = true;  // the provider recovered by itself
+    EXPECT_TRUE(fwd.admit("command.enqueue"));
+    EXPECT_EQ(fwd.refusals(), 2u);
+    fwd.set_fail_closed(false);
+    sink.writable_ = false;
+    EXPECT_TRUE(fwd.can_audit()) << "fail-open: actions proceed, readiness still fails";
+}
+
 }  // namespace
 }  // namespace agenthost::runtime

@@ -171,6 +171,7 @@ TEST_F(AuditFileTest, UnwritablePathFailsOpenAndEveryRecord) {
 
 TEST_F(AuditFileTest, WriteErrorTurnsTheSinkUnwritable) {
     cfg.path = "/dev/full";  // opens fine, every write fails with ENOSPC
+    cfg.checkpoint_path = dir.file("audit.checkpoints");
     AuditFilePlugin plugin(ctx, cfg);
     ASSERT_TRUE(plugin.start().ok());
     auto& w = plugin.writer();
@@ -206,13 +207,20 @@ TEST_F(AuditFileTest, SequenceContinuesAcrossRestartsAndTornLines) {
     }
     { std::ofstream(cfg.path, std::ios::app) << "{\"seq\":4,\"ts\":\"2026-"; }  // crash mid-line
     auto w = open_writer();
-    EXPECT_EQ(w->last_seq(), 3u);
+    // The torn line is not hidden: an explicit, sealed audit.chain_break (seq 4) links
+    // the new records to seq 3, the last one that verifies (README: "Restart").
+    EXPECT_EQ(w->last_seq(), 4u);
     w->record(event("after.restart"), {});
     ctx.run_until_idle();
     const auto lines = read_lines(cfg.path);
-    ASSERT_EQ(lines.size(), 5u);
-    auto last = parse_line(lines[4]);
-    EXPECT_EQ(last.at("seq").to_number<int>(), 4);
+    ASSERT_EQ(lines.size(), 6u);
+    auto brk = parse_line(lines[4]);
+    EXPECT_EQ(brk.at("seq").to_number<int>(), 4);
+    EXPECT_EQ(brk.at("action").as_string(), "audit.chain_break");
+    EXPECT_EQ(brk.at("details").at("last_good_seq").to_number<int>(), 3);
+    EXPECT_EQ(brk.at("prev").as_string(), parse_line(lines[2]).at("mac").as_string());
+    auto last = parse_line(lines[5]);
+    EXPECT_EQ(last.at("seq").to_number<int>(), 5);
     EXPECT_EQ(last.at("action").as_string(), "after.restart");
 }
 
@@ -241,7 +249,7 @@ TEST_F(AuditFileTest, FsyncPolicies) {
     cfg.fsync = FsyncPolicy::never;
     auto never = open_writer();
     never->record(event("a"), {});
-    ctx.advance(10s);
+    ctx.advance(3s);  // (a checkpoint, due after checkpoint_interval_ms, fsyncs first)
     EXPECT_EQ(never->fsync_count(), 0u);
     EXPECT_TRUE(never->flush().ok());
     EXPECT_EQ(never->fsync_count(), 1u);

@@ -37,6 +37,7 @@ inline constexpr std::string_view audit = "audit";
 inline constexpr std::string_view command_handler = "command_handler";
 inline constexpr std::string_view telemetry_collector = "telemetry_collector";
 inline constexpr std::string_view http_routes = "http_routes";
+inline constexpr std::string_view schema_migrations = "schema_migrations";
 }  // namespace capability
 
 inline bool is_exclusive_capability(std::string_view c) noexcept {

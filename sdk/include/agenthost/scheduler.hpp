@@ -25,6 +25,12 @@ public:
     virtual bool cancel(TimerId id) = 0;
     // Number of loop threads: tasks posted here may run concurrently with each other.
     virtual unsigned concurrency() const noexcept = 0;
+    // The native event loop behind this scheduler, for plugins that must wait on
+    // socket readiness themselves (e.g. a Redis client driving hiredis): the kernel
+    // returns its `boost::asio::io_context*`. Only usable by code built against the
+    // same Boost (the ABI tag guarantees it). nullptr: no native loop (test fakes);
+    // such plugins then refuse to start with Errc::unsupported.
+    virtual void* native_loop() noexcept { return nullptr; }
 };
 
 // A bounded pool of threads for blocking work (SQLite, libpqxx, fsync, waitpid).

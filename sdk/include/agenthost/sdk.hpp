@@ -6,6 +6,7 @@
 #include <agenthost/capabilities/collector.hpp>
 #include <agenthost/capabilities/command_handler.hpp>
 #include <agenthost/capabilities/identity.hpp>
+#include <agenthost/capabilities/migrations.hpp>
 #include <agenthost/capabilities/queue.hpp>
 #include <agenthost/capabilities/replay.hpp>
 #include <agenthost/capabilities/telemetry.hpp>

@@ -1,0 +1,1 @@
+"""agenthost performance suite (`make bench`): scenarios with same-run baselines."""

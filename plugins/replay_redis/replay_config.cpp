@@ -1,0 +1,98 @@
+#include "plugins/replay_redis/replay_config.hpp"
+
+#include <fstream>
+#include <string>
+
+#include "plugins/_common_redis/reply.hpp"
+
+namespace agenthost::plugins::replay_redis {
+
+namespace {
+
+std::int64_t get_int(const sdk::json::object& o, const char* key, std::int64_t fallback) {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr) {
+        return fallback;
+    }
+    if (v->is_int64()) {
+        return v->get_int64();
+    }
+    if (v->is_uint64()) {
+        return static_cast<std::int64_t>(v->get_uint64());
+    }
+    if (v->is_double()) {
+        return static_cast<std::int64_t>(v->get_double());
+    }
+    return fallback;
+}
+
+std::string get_string(const sdk::json::object& o, const char* key, std::string fallback) {
+    const auto* v = o.if_contains(key);
+    return (v != nullptr && v->is_string()) ? std::string(v->get_string()) : fallback;
+}
+
+}  // namespace
+
+sdk::Schema config_schema() {
+    const ReplayConfig d;
+    return {
+        sdk::string_field("url")
+            .describe("Redis URL redis://[user:password@]host[:port][/db]; or use url_file")
+            .matches("redis://.+")
+            .is_secret(),
+        sdk::string_field("url_file")
+            .describe("File holding the Redis URL (keeps the password out of the config)")
+            .check_file(sdk::FileCheck::private_file),
+        sdk::string_field("key_prefix")
+            .describe("Prefix of every Redis key (one per cluster; all hosts must agree)")
+            .matches("[A-Za-z0-9_.:{}-]{1,64}")
+            .fallback(sdk::json::value(d.key_prefix.c_str())),
+        sdk::integer_field("command_timeout_ms")
+            .describe("A Redis reply later than this fails the check (frame refused, 1013) "
+                      "and re-opens the connection")
+            .range(100, 60'000)
+            .fallback(d.command_timeout_ms),
+    };
+}
+
+void validate_config(const sdk::json::object& config, const std::string& path,
+                     sdk::ConfigErrors& errors) {
+    const ReplayConfig c = parse_config(config);
+    if (c.url.empty() == c.url_file.empty()) {
+        errors.push_back({path + ".url", "set exactly one of url and url_file"});
+    }
+    if (!c.url.empty()) {
+        if (auto ep = redis::parse_url(c.url); !ep.ok()) {
+            errors.push_back({path + ".url", ep.status().message()});
+        }
+    }
+}
+
+ReplayConfig parse_config(const sdk::json::object& config) {
+    ReplayConfig c;
+    c.url = get_string(config, "url", c.url);
+    c.url_file = get_string(config, "url_file", c.url_file);
+    c.key_prefix = get_string(config, "key_prefix", c.key_prefix);
+    c.command_timeout_ms = get_int(config, "command_timeout_ms", c.command_timeout_ms);
+    return c;
+}
+
+sdk::Result<std::string> resolve_url(const ReplayConfig& config) {
+    std::string url = config.url;
+    if (url.empty()) {
+        std::ifstream in(config.url_file);
+        if (!in || !std::getline(in, url)) {
+            return sdk::error(sdk::Errc::invalid_argument,
+                              "cannot read url_file " + config.url_file);
+        }
+        while (!url.empty() && (url.back() == '\r' || url.back() == ' ')) {
+            url.pop_back();
+        }
+    }
+    if (auto ep = redis::parse_url(url); !ep.ok()) {
+        return ep.status();
+    }
+    return url;
+}
+
+}  // namespace agenthost::plugins::replay_redis

@@ -1,0 +1,31 @@
+#pragma once
+// replay_redis's configuration: the schema the kernel validates, and the typed struct
+// the plugin runs with. Defaults live here once, for both.
+
+#include <cstdint>
+#include <string>
+
+#include <agenthost/config_schema.hpp>
+#include <agenthost/json.hpp>
+#include <agenthost/status.hpp>
+
+namespace agenthost::plugins::replay_redis {
+
+struct ReplayConfig {
+    std::string url;                          // redis://… (or read from url_file)
+    std::string url_file;                     // a private file holding the URL
+    std::string key_prefix = "agenthost:r:";  // every key starts with it (one per cluster)
+    std::int64_t command_timeout_ms = 2000;   // a slower reply re-opens the connection
+};
+
+sdk::Schema config_schema();
+// Cross-field checks: exactly one of url / url_file, and a parsable URL.
+void validate_config(const sdk::json::object& config, const std::string& path,
+                     sdk::ConfigErrors& errors);
+// `config` has passed the schema; missing keys fall back to the defaults so tests may
+// pass partial objects. Does not read url_file.
+ReplayConfig parse_config(const sdk::json::object& config);
+// The URL to connect to: `url`, or the first line of `url_file`.
+sdk::Result<std::string> resolve_url(const ReplayConfig& config);
+
+}  // namespace agenthost::plugins::replay_redis
