@@ -48,6 +48,9 @@ struct FakeFleet::Impl {
         int attempt = 0;
         std::uint64_t generation = 0;  // bumps per connection; stale handlers drop out
         std::unique_ptr<asio::steady_timer> retry;
+        // Results sent but not yet answered with result_ack: kept and sent again after a
+        // reconnect, as a gateway's spool does (PROTOCOL.md §5). Loop thread only.
+        std::map<std::string, json::object> unacked_results;
     };
 
     Workspace& ws;
@@ -161,6 +164,19 @@ struct FakeFleet::Impl {
             ++sessions;
             const auto* h = p.at("body").as_object().if_contains("host_id");
             host[a.id] = h != nullptr && h->is_string() ? std::string(h->as_string()) : "";
+            for (const auto& [id, result] : a.unacked_results) {
+                send(a, gen, sign_frame(a.key, "k1", envelope("result", a.id, result)));
+            }
+            return;
+        }
+        if (type->as_string() == "result_ack") {
+            const auto* body = p.if_contains("body");
+            const auto* id = body != nullptr && body->is_object()
+                                 ? body->as_object().if_contains("command_id")
+                                 : nullptr;
+            if (id != nullptr && id->is_string()) {
+                a.unacked_results.erase(std::string(id->as_string()));
+            }
             return;
         }
         if (type->as_string() != "command") {
@@ -180,6 +196,7 @@ struct FakeFleet::Impl {
         json::object result{{"command_id", id}, {"status", "succeeded"}, {"exit_code", 0},
                             {"output", "ok"},   {"truncated", false},    {"started_at", t},
                             {"finished_at", t}};
+        a.unacked_results[id] = result;
         send(a, gen, sign_frame(a.key, "k1", envelope("result", a.id, std::move(result))));
     }
 

@@ -212,6 +212,13 @@ TEST(IngestQueue, CloseDropsQueuedCompletionsAndRefusesNewOnes) {
     ASSERT_TRUE(writer->wait_entered(1));
     q->submit(batch_of(1, 5), rec.make());
     std::thread closer([&] { q->close(); });  // waits for the group being written
+    // close() marks the queue closed before it waits for the group being written; only
+    // then may the writer finish, or the queued batch could slip into a second group.
+    Recorder probe;
+    ASSERT_TRUE(testing::wait_until([&] {
+        q->submit(batch_of(1, 7), probe.make());
+        return probe.size() > 0 && probe.results.back().status().code() == Errc::unavailable;
+    }));
     writer->hold = false;
     writer->release_one();
     closer.join();
