@@ -189,7 +189,12 @@ class Backend:
             "  replay_window_s: 60", "  max_batch_points: 1000",
             f"  heartbeat_s: {heartbeat_s}", "  hello_timeout_s: 30",
             f"  idle_timeout_s: {heartbeat_s * 3}", f"  lease_s: {heartbeat_s * 3}",
-            f"limits: {{ max_connections: {max_connections}, write_queue: 1024 }}",
+            # Admission guards opened: the scenarios measure capacity from few source
+            # addresses, not the reconnect-storm limits (handshake rate, per-IP cap,
+            # message rate), which would otherwise cap them at their safe defaults.
+            f"limits: {{ max_connections: {max_connections}, write_queue: 1024,"
+            " max_connections_per_ip: 1000000, handshake_rate: 1000000,"
+            " handshake_burst: 1000000, message_rate: 1000000, message_burst: 1000000 }",
             f"plugin_paths: [ {os.path.join(ws.build, 'plugins')} ]",
             "plugins:",
         ]
