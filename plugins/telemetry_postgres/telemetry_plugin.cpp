@@ -97,16 +97,20 @@ TelemetryPostgresPlugin::~TelemetryPostgresPlugin() {
 Status TelemetryPostgresPlugin::start() {
     core_->pool = std::make_shared<pg::Pool>(config_.pool);
     auto pool = core_->pool;
-    Status migrated = wait_on_pool(ctx_.blocking(), config_.start_timeout, [pool]() -> Status {
-        Status st = pool->with_connection([](pqxx::connection& c) -> Status {
-            auto applied = pg::apply_migrations(c, kComponent, migrations());
-            return applied.status();
+    // The shared helper yields an sdk::Result; the bool carried is unused.
+    auto migrated = sqlite::wait_on_pool<bool>(
+        ctx_.blocking(), config_.start_timeout, [pool]() -> sdk::Result<bool> {
+            Status st = pool->with_connection([](pqxx::connection& c) -> Status {
+                return pg::apply_migrations(c, kComponent, migrations()).status();
+            });
+            if (!st) {
+                return st;
+            }
+            return true;
         });
-        return st;
-    });
     if (!migrated) {
-        return {migrated.code(),
-                "telemetry_postgres: " + pool->redacted_url() + ": " + migrated.message()};
+        return {migrated.status().code(), "telemetry_postgres: " + pool->redacted_url() + ": " +
+                                              migrated.status().message()};
     }
 
     auto& m = ctx_.metrics();
@@ -246,7 +250,7 @@ void TelemetryPostgresPlugin::arm_probe() {
     core_->armed = true;
     core_->timer = ctx_.scheduler().schedule(config_.health_interval, [this, weak, gate, &ctx] {
         // Never probe on the loop: the ping may wait for a connect timeout.
-        run_blocking<Status>(
+        sqlite::run_blocking<Status>(
             ctx.blocking(), gate, [](Status) {},
             [this, weak]() -> Status {
                 if (auto core = weak.lock()) {
@@ -287,7 +291,7 @@ void TelemetryPostgresPlugin::store_result(sdk::CommandResult result,
         done(Status(Errc::invalid_argument, "unknown output_encoding: " + result.output_encoding));
         return;
     }
-    run_blocking(ctx_.blocking(), gate_, std::move(done),
+    sqlite::run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, result = std::move(result)]() -> sdk::Result<bool> {
                      if (!core->pool) {
                          return not_started();
@@ -309,7 +313,7 @@ void TelemetryPostgresPlugin::store_result(sdk::CommandResult result,
 void TelemetryPostgresPlugin::get_result(
     std::string command_id, sdk::Callback<sdk::Result<std::optional<sdk::CommandResult>>> done) {
     using R = sdk::Result<std::optional<sdk::CommandResult>>;
-    run_blocking(ctx_.blocking(), gate_, std::move(done),
+    sqlite::run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, command_id = std::move(command_id)]() -> R {
                      if (!core->pool) {
                          return not_started();
@@ -356,7 +360,7 @@ void TelemetryPostgresPlugin::query(
     sdk::TelemetryQuery query, sdk::Callback<sdk::Result<std::vector<sdk::TelemetryPoint>>> done) {
     using R = sdk::Result<std::vector<sdk::TelemetryPoint>>;
     query.limit = std::min(query.limit, config_.max_query_limit);
-    run_blocking(ctx_.blocking(), gate_, std::move(done),
+    sqlite::run_blocking(ctx_.blocking(), gate_, std::move(done),
                  [core = core_, query = std::move(query)]() -> R {
                      if (!core->pool) {
                          return not_started();

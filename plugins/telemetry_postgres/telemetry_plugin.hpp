@@ -18,7 +18,7 @@
 
 #include "plugins/_common_postgres/pg_migrate.hpp"
 #include "plugins/_common_postgres/pg_pool.hpp"
-#include "plugins/telemetry_postgres/gate.hpp"
+#include "plugins/_common_sqlite/async_gate.hpp"
 #include "plugins/telemetry_postgres/ingest_queue.hpp"
 #include "plugins/telemetry_postgres/telemetry_pg.hpp"
 
@@ -75,7 +75,7 @@ private:
 
     sdk::PluginContext& ctx_;
     TelemetryPgConfig config_;
-    std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
+    std::shared_ptr<sqlite::AsyncGate> gate_ = std::make_shared<sqlite::AsyncGate>();
     std::shared_ptr<Core> core_;
     std::shared_ptr<IngestQueue> queue_;
 };
