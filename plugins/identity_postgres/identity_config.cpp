@@ -96,6 +96,16 @@ sdk::Schema config_schema() {
                       "start fails.")
             .range(100, 3600000)
             .fallback(json::value(30000)),
+        integer_field("renew_batch_max")
+            .describe("Lease renewals queued at one moment that share one UPDATE statement "
+                      "(one round trip, one commit); 1 renews each on its own.")
+            .range(1, 10000)
+            .fallback(json::value(256)),
+        integer_field("renew_queue_max")
+            .describe("Lease renewals that may wait for the writer; past it a renewal is "
+                      "refused as unavailable (retried at the next heartbeat).")
+            .range(1, 1000000)
+            .fallback(json::value(16384)),
     };
 }
 
@@ -138,6 +148,8 @@ sdk::Result<IdentityConfig> parse_config(const json::object& config) {
     c.health_interval = std::chrono::milliseconds(get_int(config, "health_interval_ms", 5000));
     c.latency_warn_ms = get_number(config, "latency_warn_ms", 100.0);
     c.start_timeout = std::chrono::milliseconds(get_int(config, "start_timeout_ms", 30000));
+    c.renew_batch_max = static_cast<std::size_t>(get_int(config, "renew_batch_max", 256));
+    c.renew_queue_max = static_cast<std::size_t>(get_int(config, "renew_queue_max", 16384));
     return c;
 }
 

@@ -4,6 +4,7 @@
 // config_schema() before create(); url/url_file exclusivity by validate_config().
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include <agenthost/config_schema.hpp>
@@ -20,6 +21,8 @@ struct IdentityConfig {
     std::chrono::milliseconds health_interval{5000};
     double latency_warn_ms = 100;
     std::chrono::milliseconds start_timeout{30000};
+    std::size_t renew_batch_max = 256;    // renewals per statement (1 = one per call)
+    std::size_t renew_queue_max = 16384;  // renewals waiting; more → unavailable
 };
 
 sdk::Schema config_schema();

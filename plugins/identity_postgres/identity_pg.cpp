@@ -216,6 +216,93 @@ Status IdentityPg::renew_session(const std::string& agent_id, const std::string&
     });
 }
 
+namespace {
+
+// One statement for a batch of renewals. The revoked check and the UPDATE see the
+// same snapshot (one statement), so each row's answer is what renew_session's two
+// steps would have given. A pair asked for twice is renewed once, with its last lease.
+constexpr const char* kRenewBatch =
+    "WITH req AS ("
+    "  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY"
+    "  AS r(agent_id, session_id, lease_ms, ord)),"
+    " renewed AS ("
+    "  UPDATE sessions s SET lease_expires = now() + r.lease_ms * interval '1 millisecond'"
+    "  FROM (SELECT DISTINCT ON (agent_id, session_id) * FROM req"
+    "        ORDER BY agent_id, session_id, ord DESC) r"
+    "  WHERE s.agent_id = r.agent_id AND s.session_id = r.session_id"
+    "  AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.agent_id = r.agent_id AND a.revoked)"
+    "  RETURNING s.agent_id, s.session_id),"
+    " seen AS ("
+    "  UPDATE agents a SET last_seen = now()"
+    "  FROM (SELECT DISTINCT agent_id FROM renewed) n WHERE a.agent_id = n.agent_id)"
+    " SELECT r.ord,"
+    "  COALESCE((SELECT a.revoked FROM agents a WHERE a.agent_id = r.agent_id), false),"
+    "  EXISTS (SELECT 1 FROM renewed n"
+    "          WHERE n.agent_id = r.agent_id AND n.session_id = r.session_id)"
+    " FROM req r ORDER BY r.ord";
+
+// A PostgreSQL array literal element: always quoted, `"` and `\` escaped.
+void append_element(std::string& out, const std::string& text) {
+    out.push_back('"');
+    for (char c : text) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(c);
+    }
+    out.push_back('"');
+}
+
+}  // namespace
+
+std::vector<Status> IdentityPg::renew_batch(std::span<const RenewRequest> renewals) {
+    std::vector<Status> out(renewals.size());
+    if (renewals.empty()) {
+        return out;
+    }
+    std::string agents = "{";
+    std::string sessions = "{";
+    std::string leases = "{";
+    for (std::size_t i = 0; i < renewals.size(); ++i) {
+        if (i > 0) {
+            agents.push_back(',');
+            sessions.push_back(',');
+            leases.push_back(',');
+        }
+        append_element(agents, renewals[i].agent_id);
+        append_element(sessions, renewals[i].session_id);
+        leases += std::to_string(renewals[i].lease.count());
+    }
+    agents.push_back('}');
+    sessions.push_back('}');
+    leases.push_back('}');
+    auto st = run_status(*pool_, [&](pqxx::connection& c) -> Status {
+        pqxx::nontransaction tx(c, "renew_batch");
+        auto rows = tx.exec_params(kRenewBatch, agents, sessions, leases);
+        if (rows.size() != renewals.size()) {
+            return {Errc::internal, "renew batch: unexpected row count"};
+        }
+        for (const auto& row : rows) {
+            const auto i = row[0].as<std::size_t>() - 1;
+            if (i >= out.size()) {
+                return {Errc::internal, "renew batch: unexpected ordinal"};
+            }
+            if (row[1].as<bool>()) {
+                out[i] = Status(Errc::conflict, "agent revoked");
+            } else if (!row[2].as<bool>()) {
+                out[i] = Status(Errc::not_found, "session no longer holds the lease");
+            } else {
+                out[i] = Status{};
+            }
+        }
+        return {};
+    });
+    if (!st) {
+        out.assign(renewals.size(), st);
+    }
+    return out;
+}
+
 Status IdentityPg::close_session(const std::string& agent_id, const std::string& session_id) {
     return run_status(*pool_, [&](pqxx::connection& c) -> Status {
         pqxx::work tx(c, "close_session");
@@ -263,7 +350,8 @@ sdk::Result<std::optional<std::string>> IdentityPg::release(const std::string& a
 sdk::Result<sdk::AgentRecord> IdentityPg::get_agent(const std::string& agent_id) {
     using R = sdk::AgentRecord;
     return run<R>(*pool_, [&](pqxx::connection& c) -> sdk::Result<R> {
-        pqxx::read_transaction tx(c, "get_agent");
+        // One SELECT sees one snapshot by itself: no BEGIN/COMMIT round trips.
+        pqxx::nontransaction tx(c, "get_agent");
         auto rows = tx.exec_params(std::string(kAgentSelect) + " WHERE a.agent_id = $1", agent_id);
         if (rows.empty()) {
             return Status(Errc::not_found, "unknown agent");

@@ -27,6 +27,13 @@ std::span<const pg::Migration> embedded_migrations();
 // The component name the steps are recorded under in schema_version.
 inline constexpr std::string_view kComponent = "identity_postgres";
 
+// One queued lease renewal (IdentityPg::renew_batch).
+struct RenewRequest {
+    std::string agent_id;
+    std::string session_id;
+    std::chrono::milliseconds lease{0};
+};
+
 class IdentityPg {
 public:
     explicit IdentityPg(std::shared_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
@@ -46,6 +53,12 @@ public:
     // not_found when this session no longer holds the lease; conflict when revoked.
     sdk::Status renew_session(const std::string& agent_id, const std::string& session_id,
                               std::chrono::milliseconds lease);
+    // The renewals queued at one moment in ONE statement (UPDATE … FROM unnest of
+    // arrays, autocommit): each gets exactly what renew_session would have answered —
+    // conflict when the agent is revoked, not_found when this session no longer holds
+    // the lease, ok otherwise (lease extended, last_seen updated). If the statement
+    // fails, every renewal gets that error (none was written).
+    std::vector<sdk::Status> renew_batch(std::span<const RenewRequest> renewals);
     // Drops the lease if this session holds it; ok either way.
     sdk::Status close_session(const std::string& agent_id, const std::string& session_id);
     // not_found when the agent was never seen.

@@ -87,6 +87,20 @@ Status IdentityPostgresPlugin::start() {
     core_->revoked = &m.counter("identity_sessions_total", help, {{"outcome", "revoked"}});
     core_->errors = &m.counter("identity_postgres_errors_total",
                                "Identity store calls that failed (database down, timeout...).");
+    sqlite::BatchLimits limits;
+    limits.max_batch = config_.renew_batch_max;
+    limits.max_queued = config_.renew_queue_max;
+    sqlite::BatchCounters counters;
+    counters.batches = &m.counter("identity_postgres_renew_batches_total",
+                                  "Lease-renewal statements run by the batcher.", {});
+    counters.items = &m.counter("identity_postgres_renew_items_total",
+                                "Lease renewals in those statements.", {});
+    counters.refused = &m.counter("identity_postgres_renew_refused_total",
+                                  "Lease renewals refused because the queue was full.", {});
+    renewals_ = std::make_shared<sqlite::BatchQueue<RenewRequest, Status>>(
+        ctx_.blocking(), gate_, limits,
+        [core = core_](std::vector<RenewRequest>& batch) { return core->db->renew_batch(batch); },
+        counters);
     ctx_.logger().info("postgres identity store ready",
                        {{"url", pool->redacted_url()},
                         {"pool_size", std::to_string(config_.pool.max_connections)}});
@@ -102,6 +116,9 @@ void IdentityPostgresPlugin::stop() noexcept {
     }
     // Waits for tasks already running; queued ones will find the gate closed.
     gate_->close();
+    if (renewals_) {
+        renewals_->clear();
+    }
 }
 
 template <typename R, typename Fn>
@@ -152,9 +169,17 @@ void IdentityPostgresPlugin::open_session(sdk::AgentHello hello, std::chrono::mi
 void IdentityPostgresPlugin::renew_session(std::string agent_id, std::string session_id,
                                            std::chrono::milliseconds lease,
                                            sdk::Callback<Status> done) {
-    submit(std::move(done),
-           [agent_id = std::move(agent_id), session_id = std::move(session_id), lease](Core& core)
-               -> Status { return core.db->renew_session(agent_id, session_id, lease); });
+    if (!renewals_) {
+        submit(std::move(done), [](Core&) { return not_started(); });
+        return;
+    }
+    renewals_->submit(RenewRequest{std::move(agent_id), std::move(session_id), lease},
+                      [core = core_, done = std::move(done)](Status s) {
+                          if (counts_as_error(s.code())) {
+                              core->errors->inc();
+                          }
+                          done(std::move(s));
+                      });
 }
 
 void IdentityPostgresPlugin::close_session(std::string agent_id, std::string session_id,

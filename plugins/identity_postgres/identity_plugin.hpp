@@ -17,6 +17,7 @@
 
 #include "plugins/_common_postgres/pg_health.hpp"
 #include "plugins/_common_sqlite/async_gate.hpp"
+#include "plugins/_common_sqlite/batch_queue.hpp"
 #include "plugins/identity_postgres/identity_config.hpp"
 #include "plugins/identity_postgres/identity_pg.hpp"
 
@@ -72,6 +73,9 @@ private:
     std::shared_ptr<sqlite::AsyncGate> gate_ = std::make_shared<sqlite::AsyncGate>();
     std::shared_ptr<Core> core_ = std::make_shared<Core>();
     std::shared_ptr<pg::PoolHealth> health_;
+    // renew_session goes through it: the renewals queued at one moment share one
+    // statement (IdentityPg::renew_batch). Set by start().
+    std::shared_ptr<sqlite::BatchQueue<RenewRequest, sdk::Status>> renewals_;
 
     std::mutex applied_mu_;
     std::vector<sdk::SchemaStep> applied_;  // by this instance (start + migrate())

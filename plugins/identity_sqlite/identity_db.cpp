@@ -1,10 +1,10 @@
 #include "plugins/identity_sqlite/identity_db.hpp"
+#include "plugins/identity_sqlite/identity_sql.hpp"
 
 #include <array>
 
 #include <sqlite3.h>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 
 #include <agenthost/json.hpp>
 
@@ -13,7 +13,6 @@ namespace agenthost::identity_sqlite {
 using sdk::Errc;
 using sdk::Status;
 using sqlite::Connection;
-using sqlite::Savepoint;
 using sqlite::Transaction;
 namespace json = sdk::json;
 
@@ -44,14 +43,6 @@ CREATE TABLE sessions (
 );
 )sql",
 };
-
-std::string capabilities_json(const std::vector<std::string>& caps) {
-    json::array arr;
-    for (const auto& c : caps) {
-        arr.emplace_back(c);
-    }
-    return json::serialize(arr);
-}
 
 std::optional<std::vector<std::string>> parse_capabilities(const sqlite::Stmt& s, int col) {
     if (s.is_null(col)) {
@@ -96,7 +87,8 @@ sdk::AgentRecord read_agent(const sqlite::Stmt& s) {
     return r;
 }
 
-// 1 when the agent is revoked, 0 when not, -1 when unknown.
+}  // namespace
+
 sdk::Result<int> revoked_state(Connection& c, const std::string& agent_id) {
     auto q = c.prepare("SELECT revoked FROM agents WHERE agent_id = ?1");
     if (!q) {
@@ -113,24 +105,6 @@ sdk::Result<int> revoked_state(Connection& c, const std::string& agent_id) {
     return q->int64(0) != 0 ? 1 : 0;
 }
 
-// The session row holding this agent's lease, as a `duplicate` outcome. Its own
-// function so the statement is reset before the caller commits.
-sdk::Result<sdk::OpenSessionResult> holder(Connection& c, const std::string& agent_id) {
-    auto q =
-        c.prepare("SELECT session_id, host_id, cert_fingerprint FROM sessions WHERE agent_id = ?1");
-    if (!q) {
-        return q.status();
-    }
-    q->bind(1, agent_id);
-    int rc = q->step();
-    if (rc != SQLITE_ROW) {
-        return c.error(rc, "select session");
-    }
-    return sdk::OpenSessionResult{sdk::OpenOutcome::duplicate, q->text(0), q->text(1), q->text(2)};
-}
-
-}  // namespace
-
 std::span<const std::string_view> IdentityDb::migrations() {
     return kMigrations;
 }
@@ -140,210 +114,8 @@ sdk::Result<std::unique_ptr<IdentityDb>> IdentityDb::open(const sqlite::Options&
     if (!db) {
         return db.status();
     }
-    return std::unique_ptr<IdentityDb>(new IdentityDb(
-        std::move(db).value(), options.synchronous == sqlite::Synchronous::full));
-}
-
-sdk::Result<sdk::OpenSessionResult> IdentityDb::open_session(const sdk::AgentHello& hello,
-                                                             std::int64_t now_ms,
-                                                             std::int64_t lease_ms) {
-    using R = sdk::Result<sdk::OpenSessionResult>;
-    if (hello.agent_id.empty() || hello.session_id.empty() || hello.host_id.empty()) {
-        return Status(Errc::invalid_argument, "hello needs agent_id, session_id and host_id");
-    }
-    if (lease_ms <= 0) {
-        return Status(Errc::invalid_argument, "lease must be positive");
-    }
-    return db_->write([&](Connection& c) -> R {
-        auto tx = Transaction::begin(c, Transaction::Kind::immediate);
-        if (!tx) {
-            return tx.status();
-        }
-        auto revoked = revoked_state(c, hello.agent_id);
-        if (!revoked) {
-            return revoked.status();
-        }
-        if (*revoked == 1) {
-            return sdk::OpenSessionResult{sdk::OpenOutcome::revoked, {}, {}, {}};
-        }
-        // An expired lease is not a live session: clear it so the INSERT can succeed.
-        auto expire =
-            c.prepare("DELETE FROM sessions WHERE agent_id = ?1 AND lease_expires_ms <= ?2");
-        if (!expire) {
-            return expire.status();
-        }
-        expire->bind(1, hello.agent_id).bind(2, now_ms);
-        if (auto st = expire->run(); !st) {
-            return st;
-        }
-
-        auto sp = Savepoint::begin(c, "open_session");
-        if (!sp) {
-            return sp.status();
-        }
-        auto upsert = c.prepare(
-            "INSERT INTO agents (agent_id, cert_fingerprint, first_seen_ms, last_seen_ms,"
-            " agent_version, hostname, platform, capabilities)"
-            " VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)"
-            " ON CONFLICT (agent_id) DO UPDATE SET cert_fingerprint = excluded.cert_fingerprint,"
-            " last_seen_ms = excluded.last_seen_ms, agent_version = excluded.agent_version,"
-            " hostname = excluded.hostname, platform = excluded.platform,"
-            " capabilities = excluded.capabilities");
-        if (!upsert) {
-            return upsert.status();
-        }
-        upsert->bind(1, hello.agent_id)
-            .bind(2, hello.cert_fingerprint)
-            .bind(3, now_ms)
-            .bind(4, hello.agent_version)
-            .bind(5, hello.hostname)
-            .bind(6, hello.platform)
-            .bind(7, capabilities_json(hello.capabilities));
-        if (auto st = upsert->run(); !st) {
-            return st;
-        }
-        auto insert = c.prepare(
-            "INSERT INTO sessions (agent_id, session_id, host_id, cert_fingerprint, opened_ms,"
-            " lease_expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        if (!insert) {
-            return insert.status();
-        }
-        insert->bind(1, hello.agent_id)
-            .bind(2, hello.session_id)
-            .bind(3, hello.host_id)
-            .bind(4, hello.cert_fingerprint)
-            .bind(5, now_ms)
-            .bind(6, now_ms + lease_ms);
-        int rc = insert->step();
-        if (rc == SQLITE_DONE) {
-            if (auto st = sp->release(); !st) {
-                return st;
-            }
-            if (auto st = tx->commit(); !st) {
-                return st;
-            }
-            return sdk::OpenSessionResult{};
-        }
-        if (rc != SQLITE_CONSTRAINT_PRIMARYKEY) {
-            return c.error(rc, "insert session");
-        }
-        // A live lease exists. Undo the agent upsert: a refused hello (maybe an
-        // impostor with another certificate) must not rewrite the agent's record.
-        if (auto st = sp->rollback(); !st) {
-            return st;
-        }
-        auto found = holder(c, hello.agent_id);
-        if (!found) {
-            return found.status();
-        }
-        const sdk::OpenSessionResult& dup = *found;
-        if (dup.existing_session_id == hello.session_id && dup.existing_host_id == hello.host_id) {
-            // Our own earlier attempt (the caller retried after losing the answer).
-            auto extend =
-                c.prepare("UPDATE sessions SET lease_expires_ms = ?2 WHERE agent_id = ?1");
-            if (!extend) {
-                return extend.status();
-            }
-            extend->bind(1, hello.agent_id).bind(2, now_ms + lease_ms);
-            if (auto st = extend->run(); !st) {
-                return st;
-            }
-            if (auto st = tx->commit(); !st) {
-                return st;
-            }
-            return sdk::OpenSessionResult{};
-        }
-        if (auto st = tx->commit(); !st) {
-            return st;
-        }
-        return dup;
-    });
-}
-
-Status IdentityDb::renew_session(const std::string& agent_id, const std::string& session_id,
-                                 std::int64_t now_ms, std::int64_t lease_ms) {
-    return db_->write([&](Connection& c) -> Status {
-        // A renewal needs no fsync: a lease matters only while this process lives (a
-        // crash ends every session), and a renewal lost in a power cut only brings the
-        // expiry nearer. In WAL mode the next FULL commit syncs it anyway. Renewals come
-        // with every heartbeat of every agent: their fsyncs were most of the idle CPU
-        // (docs/PERFORMANCE.md).
-        struct SyncScope {
-            Connection& c;
-            bool full;
-            ~SyncScope() {
-                if (full) {
-                    (void)c.exec("PRAGMA synchronous=FULL");
-                }
-            }
-        } scope{c, full_sync_};
-        if (full_sync_) {
-            if (auto st = c.exec("PRAGMA synchronous=NORMAL"); !st) {
-                return st;
-            }
-        }
-        auto tx = Transaction::begin(c, Transaction::Kind::immediate);
-        if (!tx) {
-            return tx.status();
-        }
-        auto revoked = revoked_state(c, agent_id);
-        if (!revoked) {
-            return revoked.status();
-        }
-        if (*revoked == 1) {
-            return {Errc::conflict, "agent revoked"};
-        }
-        auto renew = c.prepare(
-            "UPDATE sessions SET lease_expires_ms = ?3 WHERE agent_id = ?1 AND session_id = ?2");
-        if (!renew) {
-            return renew.status();
-        }
-        renew->bind(1, agent_id).bind(2, session_id).bind(3, now_ms + lease_ms);
-        if (auto st = renew->run(); !st) {
-            return st;
-        }
-        if (c.changes() == 0) {
-            return {Errc::not_found, "session no longer holds the lease"};
-        }
-        auto seen = c.prepare("UPDATE agents SET last_seen_ms = ?2 WHERE agent_id = ?1");
-        if (!seen) {
-            return seen.status();
-        }
-        seen->bind(1, agent_id).bind(2, now_ms);
-        if (auto st = seen->run(); !st) {
-            return st;
-        }
-        return tx->commit();
-    });
-}
-
-Status IdentityDb::close_session(const std::string& agent_id, const std::string& session_id,
-                                 std::int64_t now_ms) {
-    return db_->write([&](Connection& c) -> Status {
-        auto tx = Transaction::begin(c, Transaction::Kind::immediate);
-        if (!tx) {
-            return tx.status();
-        }
-        auto del = c.prepare("DELETE FROM sessions WHERE agent_id = ?1 AND session_id = ?2");
-        if (!del) {
-            return del.status();
-        }
-        del->bind(1, agent_id).bind(2, session_id);
-        if (auto st = del->run(); !st) {
-            return st;
-        }
-        if (c.changes() > 0) {
-            auto seen = c.prepare("UPDATE agents SET last_seen_ms = ?2 WHERE agent_id = ?1");
-            if (!seen) {
-                return seen.status();
-            }
-            seen->bind(1, agent_id).bind(2, now_ms);
-            if (auto st = seen->run(); !st) {
-                return st;
-            }
-        }
-        return tx->commit();
-    });
+    return std::unique_ptr<IdentityDb>(
+        new IdentityDb(std::move(db).value(), options.synchronous == sqlite::Synchronous::full));
 }
 
 Status IdentityDb::revoke(const std::string& agent_id) {

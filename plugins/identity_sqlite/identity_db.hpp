@@ -11,6 +11,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <agenthost/capabilities/identity.hpp>
@@ -19,6 +21,34 @@
 #include "plugins/_common_sqlite/sqlite.hpp"
 
 namespace agenthost::identity_sqlite {
+
+// The lease writes every agent makes (hello, every heartbeat, goodbye), as items of
+// IdentityDb::write_batch. The time is the batch's, taken when it runs.
+struct OpenWrite {
+    sdk::AgentHello hello;
+    std::int64_t lease_ms = 0;
+};
+struct RenewWrite {
+    std::string agent_id;
+    std::string session_id;
+    std::int64_t lease_ms = 0;
+};
+struct CloseWrite {
+    std::string agent_id;
+    std::string session_id;
+};
+using LeaseWrite = std::variant<OpenWrite, RenewWrite, CloseWrite>;
+
+// What the single call would have answered: `status`, and for an OpenWrite whose
+// status is ok, `open` (opened, duplicate with the holder, or revoked).
+struct LeaseWriteResult {
+    LeaseWriteResult() = default;
+    // NOLINTNEXTLINE(google-explicit-constructor): an error is a result
+    LeaseWriteResult(sdk::Status st, sdk::OpenSessionResult o = {})
+        : status(std::move(st)), open(std::move(o)) {}
+    sdk::Status status;
+    sdk::OpenSessionResult open;
+};
 
 class IdentityDb {
 public:
@@ -40,6 +70,16 @@ public:
     // Drops the lease if this session holds it; ok either way.
     sdk::Status close_session(const std::string& agent_id, const std::string& session_id,
                               std::int64_t now_ms);
+    // Group commit: runs `writes` in order in ONE IMMEDIATE transaction, each inside its
+    // own savepoint, so each outcome is exactly what the single call above would have
+    // answered at that point (a duplicate in the same batch sees the lease the earlier
+    // item opened; a renew after a close in the same batch is not_found) and a failed
+    // item undoes only itself. One commit for all: FULL (when configured) if any item
+    // is an open or a close, NORMAL if all are renewals, as for a single renewal. If
+    // the transaction cannot begin or commit, every item gets that error (none of the
+    // batch was written); only invalid arguments are answered without the database.
+    std::vector<LeaseWriteResult> write_batch(std::span<const LeaseWrite> writes,
+                                              std::int64_t now_ms);
     // not_found when the agent was never seen.
     sdk::Status revoke(const std::string& agent_id);
     // Drops any lease row (expired or not); returns its session_id. not_found when the

@@ -1,7 +1,8 @@
 #pragma once
 // The identity_sqlite plugin object: sdk::IdentityStore over IdentityDb. Each call
 // runs on the blocking pool behind an AsyncGate, with its completion invoked on that
-// pool thread (the SDK allows completions on any thread).
+// pool thread (the SDK allows completions on any thread). The lease writes (open,
+// renew, close) are queued to a LeaseWriter, which commits them in batches.
 
 #include <memory>
 
@@ -16,9 +17,12 @@
 #include "plugins/_common_sqlite/store_config.hpp"
 #include "plugins/_common_sqlite/store_start.hpp"
 #include "plugins/identity_sqlite/identity_db.hpp"
+#include "plugins/identity_sqlite/lease_writer.hpp"
 
 namespace agenthost::identity_sqlite {
 
+// The shared SQLite store keys plus the group-commit limits (write_batch_max,
+// write_queue_max).
 sdk::Schema config_schema();
 // The descriptor's factory: typed config from the validated section, no I/O yet.
 sdk::Result<std::unique_ptr<sdk::Plugin>> create(sdk::PluginContext& ctx,
@@ -26,7 +30,8 @@ sdk::Result<std::unique_ptr<sdk::Plugin>> create(sdk::PluginContext& ctx,
 
 class IdentitySqlitePlugin final : public sdk::Plugin, public sdk::IdentityStore {
 public:
-    IdentitySqlitePlugin(sdk::PluginContext& ctx, sqlite::StoreConfig config);
+    IdentitySqlitePlugin(sdk::PluginContext& ctx, sqlite::StoreConfig config,
+                         LeaseWriterLimits limits);
     ~IdentitySqlitePlugin() override;
 
     // Opens and migrates the database on the pool (waiting for it), registers the
@@ -58,9 +63,12 @@ private:
 
     sdk::PluginContext& ctx_;
     sqlite::StoreConfig config_;
+    LeaseWriterLimits limits_;
     std::shared_ptr<sqlite::AsyncGate> gate_ = std::make_shared<sqlite::AsyncGate>();
     std::shared_ptr<Core> core_ = std::make_shared<Core>();
     std::shared_ptr<sqlite::HealthProbe> probe_;
+    // open/renew/close go through it (group commit); set by start().
+    std::shared_ptr<LeaseWriter> writer_;
 };
 
 }  // namespace agenthost::identity_sqlite
