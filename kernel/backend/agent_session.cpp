@@ -3,6 +3,7 @@
 // are in session_traffic.cpp.
 #include "kernel/backend/agent_session.hpp"
 
+#include <array>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -34,12 +35,17 @@ private:
     std::shared_ptr<SessionCore> core_;
 };
 
-// Bounded label values: the type string comes from the peer.
-std::string type_label(const std::string& type) {
-    if (type == "hello" || type == "ack" || type == "result" || type == "telemetry") {
-        return type;
+// Bounded label values: the type string comes from the peer. Index into
+// SessionCore::frames_in_ and the label itself.
+constexpr std::array<const char*, 5> kTypeLabels = {"hello", "ack", "result", "telemetry",
+                                                    "other"};
+std::size_t type_label(const std::string& type) {
+    for (std::size_t i = 0; i + 1 < kTypeLabels.size(); ++i) {
+        if (type == kTypeLabels[i]) {
+            return i;
+        }
     }
-    return "other";
+    return kTypeLabels.size() - 1;
 }
 
 bool error_frame_allowed(std::uint16_t code) {
@@ -122,14 +128,16 @@ void SessionCore::handle_frame(const std::string& text) {
     opts.now_ms = env_->clock->now_unix_ms();
     opts.expected_agent = peer_.identity;
     opts.required_kid = kid_;
+    opts.session_key = key_;  // derived for (kid_, identity) at the hello
     proto::Verified verified = proto::verify(text, *env_->keys, opts);
     if (!verified.ok()) {
         fail(verified.rejection.close_code, verified.rejection.reason, verified.rejection.ref);
         return;
     }
     proto::Envelope env = std::move(*verified.envelope);
-    count("agenthost_frames_in_total", "Verified frames received from agents",
-          {{"type", type_label(env.type)}});
+    const std::size_t label = type_label(env.type);
+    count_cached(frames_in_[label], "agenthost_frames_in_total",
+                 "Verified frames received from agents", "type", kTypeLabels[label]);
     if (phase_ == Phase::awaiting_hello && env.type == "hello" && key_.empty()) {
         // The MAC proved the kid: from now on the session can sign error frames.
         if (auto key = env_->keys->agent_key(env.kid, peer_.identity)) {
@@ -471,6 +479,18 @@ void SessionCore::count(std::string_view name, std::string_view help, const sdk:
     if (env_->metrics) {
         env_->metrics->counter(name, help, labels).inc(n);
     }
+}
+
+void SessionCore::count_cached(sdk::Counter*& slot, std::string_view name, std::string_view help,
+                               std::string_view label, std::string_view value, std::uint64_t n) {
+    if (slot == nullptr) {
+        if (!env_->metrics) {
+            return;
+        }
+        slot = &env_->metrics->counter(name, help,
+                                       {{std::string(label), std::string(value)}});
+    }
+    slot->inc(n);
 }
 
 }  // namespace agenthost::backend

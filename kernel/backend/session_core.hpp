@@ -4,6 +4,7 @@
 // agent_session.cpp (lifecycle, verification, hello) and session_traffic.cpp
 // (acks, results, telemetry, command delivery).
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -56,6 +57,11 @@ private:
     void audit(const char* action, const char* outcome, sdk::json::object details);
     void count(std::string_view name, std::string_view help, const sdk::Labels& labels = {},
                std::uint64_t n = 1);
+    // As count(), through a handle resolved on first use and kept in `slot`: the
+    // registry lookup (its mutex, a copy and sort of the labels) is too dear for
+    // every frame, and handles stay valid for the registry's lifetime.
+    void count_cached(sdk::Counter*& slot, std::string_view name, std::string_view help,
+                      std::string_view label, std::string_view value, std::uint64_t n = 1);
 
     // session_traffic.cpp
     void on_ack(proto::Envelope env, proto::AckBody ack);
@@ -86,6 +92,11 @@ private:
     bool opened_ = false;  // this session holds the lease
     bool renew_in_flight_ = false;
     std::chrono::steady_clock::time_point last_renew_{};
+
+    // Per-frame counter handles (count_cached): frames in by type label, points.
+    std::array<sdk::Counter*, 5> frames_in_{};
+    sdk::Counter* points_accepted_ = nullptr;
+    sdk::Counter* points_duplicate_ = nullptr;
 
     // Hand-off between the open_session completion (any thread) and on_close: whoever
     // comes second releases a lease taken for a session that is already gone.

@@ -1,6 +1,7 @@
 // Session traffic after the welcome: acks and results go to the queue (results first
 // to durable storage), telemetry to the store; the agent is acked only once the data
 // is durable (PROTOCOL.md §5). Commands leave through the DeliverFn the queue calls.
+#include <chrono>
 #include <utility>
 
 #include "kernel/backend/session_core.hpp"
@@ -9,6 +10,15 @@ namespace agenthost::backend {
 
 namespace json = sdk::json;
 namespace cc = net::close_code;
+
+namespace {
+// How often a result the queue could not record yet is tried again (session open).
+constexpr std::chrono::milliseconds result_retry{1000};
+
+bool transient(const sdk::Status& s) {
+    return s.code() == sdk::Errc::unavailable || s.code() == sdk::Errc::timeout;
+}
+}  // namespace
 
 void SessionCore::on_ack(proto::Envelope env, proto::AckBody ack) {
     auto self = shared_from_this();
@@ -33,13 +43,16 @@ void SessionCore::on_ack(proto::Envelope env, proto::AckBody ack) {
 
 // get (is it this agent's command?) → store_result (durable) → completed → result_ack.
 // Any step that fails for a transient reason leaves the result unacked: the gateway
-// resends it from its spool and every step is idempotent.
+// resends it from its spool and every step is idempotent. A gateway resends only after
+// a reconnect, so a queue that is briefly unavailable (Redis down) must not strand the
+// result on a session that stays open: the lookup or the state update is retried every
+// `result_retry` while the session lives, and the result is acked once recorded.
 void SessionCore::on_result(proto::Envelope env, proto::ResultBody result) {
     auto self = shared_from_this();
     std::string command_id = result.command_id;
-    env_->queue->get(command_id, [self, ref = env.id, result = std::move(result)](
+    env_->queue->get(command_id, [self, env = std::move(env), result = std::move(result)](
                                      sdk::Result<sdk::CommandRecord> rec) mutable {
-        self->post([self, ref = std::move(ref), result = std::move(result),
+        self->post([self, env = std::move(env), result = std::move(result),
                     rec = std::move(rec)]() mutable {
             if (self->phase_ != Phase::open) {
                 return;
@@ -47,7 +60,7 @@ void SessionCore::on_result(proto::Envelope env, proto::ResultBody result) {
             const bool unknown = (!rec.ok() && rec.status().code() == sdk::Errc::not_found) ||
                                  (rec.ok() && rec->agent_id != self->peer_.identity);
             if (unknown) {
-                self->send_error(cc::malformed, "unknown command_id", ref, false);
+                self->send_error(cc::malformed, "unknown command_id", env.id, false);
                 return;
             }
             if (!rec.ok()) {
@@ -55,8 +68,20 @@ void SessionCore::on_result(proto::Envelope env, proto::ResultBody result) {
                                          {{"agent", self->peer_.identity},
                                           {"command_id", result.command_id},
                                           {"error", rec.status().message()}});
+                if (!transient(rec.status())) {
+                    return;
+                }
+                self->env_->scheduler->schedule(
+                    result_retry, [self, env = std::move(env), result = std::move(result)]() {
+                        self->post([self, env, result] {
+                            if (self->phase_ == Phase::open) {
+                                self->on_result(env, result);
+                            }
+                        });
+                    });
                 return;
             }
+            std::string ref = env.id;
             self->store_result(std::move(ref), std::move(result));
         });
     });
@@ -100,6 +125,25 @@ void SessionCore::on_result_completed(const std::string& ref, const std::string&
         env_->logger->warn(
             "result stored but command state not updated",
             {{"agent", peer_.identity}, {"command_id", command_id}, {"error", s.message()}});
+        if (!transient(s)) {
+            return;
+        }
+        // Unacked until the queue has it (see on_result); completing twice is harmless.
+        auto self = shared_from_this();
+        env_->scheduler->schedule(result_retry, [self, ref, command_id, status, fresh] {
+            self->post([self, ref, command_id, status, fresh] {
+                if (self->phase_ != Phase::open) {
+                    return;
+                }
+                self->env_->queue->completed(
+                    self->peer_.identity, command_id, status,
+                    [self, ref, command_id, status, fresh](sdk::Status st) {
+                        self->post([self, ref, command_id, status, fresh, st = std::move(st)] {
+                            self->on_result_completed(ref, command_id, status, fresh, st);
+                        });
+                    });
+            });
+        });
         return;
     }
     if (fresh) {
@@ -133,10 +177,12 @@ void SessionCore::on_telemetry(proto::Envelope env, proto::TelemetryBody batch) 
                 self->close_for_backpressure(r.status());
                 return;
             }
-            self->count("agenthost_telemetry_points_total", "Telemetry points received",
-                        {{"outcome", "accepted"}}, r->accepted);
-            self->count("agenthost_telemetry_points_total", "Telemetry points received",
-                        {{"outcome", "duplicate"}}, r->duplicates);
+            self->count_cached(self->points_accepted_, "agenthost_telemetry_points_total",
+                               "Telemetry points received", "outcome", "accepted",
+                               r->accepted);
+            self->count_cached(self->points_duplicate_, "agenthost_telemetry_points_total",
+                               "Telemetry points received", "outcome", "duplicate",
+                               r->duplicates);
             if (self->phase_ != Phase::open) {
                 return;
             }

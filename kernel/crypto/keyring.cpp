@@ -124,9 +124,8 @@ std::string derive_agent_key(std::string_view master_key, std::string_view agent
     return out;
 }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
+void hmac_sha256_into(std::string_view key, std::string_view data, unsigned char (&out)[32]) {
     thread_local HmacContext hc;
-    std::string out(kKeyBytes, '\0');
     std::size_t len = 0;
     // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
     static const unsigned char kEmpty = 0;
@@ -137,9 +136,7 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
     if (hc.ctx == nullptr ||
         EVP_MAC_init(hc.ctx, same_key ? nullptr : k, key.size(), nullptr) != 1 ||
         EVP_MAC_update(hc.ctx, bytes(data), data.size()) != 1 ||
-        EVP_MAC_final(hc.ctx, reinterpret_cast<unsigned char*>(out.data()), &len, out.size()) !=
-            1 ||
-        len != kKeyBytes) {
+        EVP_MAC_final(hc.ctx, out, &len, sizeof out) != 1 || len != kKeyBytes) {
         hc.key.clear();
         throw std::runtime_error("HMAC-SHA256 failed");
     }
@@ -147,7 +144,12 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
         OPENSSL_cleanse(hc.key.data(), hc.key.size());
         hc.key.assign(key);
     }
-    return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char mac[kKeyBytes];
+    hmac_sha256_into(key, data, mac);
+    return std::string(reinterpret_cast<const char*>(mac), sizeof mac);
 }
 
 bool equal_ct(std::string_view a, std::string_view b) noexcept {

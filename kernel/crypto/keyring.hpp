@@ -20,6 +20,9 @@ namespace agenthost::crypto {
 std::string derive_agent_key(std::string_view master_key, std::string_view agent_id);
 // HMAC-SHA256, raw 32 bytes.
 std::string hmac_sha256(std::string_view key, std::string_view data);
+// The same into a caller's 32-byte buffer (the frame path: no allocation). Throws
+// std::runtime_error when OpenSSL fails, as hmac_sha256() does.
+void hmac_sha256_into(std::string_view key, std::string_view data, unsigned char (&out)[32]);
 // Constant-time equality of two byte strings (length leak only).
 bool equal_ct(std::string_view a, std::string_view b) noexcept;
 // Reads a key file: one line of standard base64 (whitespace around ignored) of at

@@ -11,6 +11,43 @@ namespace agenthost::net::detail {
 
 namespace {
 std::atomic<std::uint64_t> g_next_id{1};
+
+// The session whose handler callback this thread is running (on its strand), and the
+// post()s it made meanwhile. A post() from inside a callback is run right after that
+// callback returns, in the same strand turn, instead of going through the scheduler
+// (a strand enqueue, a handler allocation and often a cross-thread wake-up per
+// message); send() from inside one enqueues directly. Both still run after the code
+// that called them, serialised with every other callback of the session, as a post
+// would; only handlers other threads posted meanwhile may now run after them instead
+// of before, which no caller can tell from a race it already had.
+thread_local WsSession* t_running = nullptr;
+thread_local std::vector<std::function<void()>> t_deferred;
+
+template <class F>
+void run_callback(WsSession* session, F&& fn) {
+    if (t_running != nullptr) {  // nested (not expected): plain call, posts stay posts
+        fn();
+        return;
+    }
+    t_running = session;
+    struct Reset {
+        ~Reset() {
+            t_running = nullptr;
+            t_deferred.clear();
+        }
+    } reset;
+    fn();
+    // Deferred functions may defer more; run them all in order. Swapped out first
+    // so that one appending to the queue never invalidates the one running.
+    std::vector<std::function<void()>> batch;
+    while (!t_deferred.empty()) {
+        batch.swap(t_deferred);
+        for (auto& f : batch) {
+            f();
+        }
+        batch.clear();
+    }
+}
 }  // namespace
 
 // ---- metrics and TLS helpers ------------------------------------------------------
@@ -174,6 +211,10 @@ bool WsSession::send(std::string text) {
         return false;
     }
     metrics_->queued_bytes.add(static_cast<double>(bytes));
+    if (t_running == this) {  // already on the strand, inside a callback of ours
+        enqueue(std::move(text));
+        return true;
+    }
     asio::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text)]() mutable {
         self->enqueue(std::move(t));
     });
@@ -191,7 +232,13 @@ void WsSession::close(std::uint16_t code, std::string reason) {
 }
 
 void WsSession::post(std::function<void()> fn) {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(fn)] { f(); });
+    if (t_running == this) {
+        t_deferred.push_back(std::move(fn));
+        return;
+    }
+    asio::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(fn)] {
+        run_callback(self.get(), f);
+    });
 }
 
 void WsSession::abort(std::uint16_t code) {
@@ -243,7 +290,7 @@ void WsSession::on_read(error_code ec, std::size_t) {
     metrics_->frames_in.inc();
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
-    handler_->on_message(std::move(text));
+    run_callback(this, [&] { handler_->on_message(std::move(text)); });
     if (!close_requested_) {
         do_read();
     }

@@ -88,6 +88,35 @@ bool b64url_decode_into(std::string_view in, std::string& out) {
     return decode<true>(in, out.data());
 }
 
+void b64url_encode_append(std::string_view in, std::string& out) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const std::size_t n = in.size();
+    const std::size_t at = out.size();
+    out.resize(at + n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1));
+    char* o = out.data() + at;
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) |
+                                std::uint32_t{p[i + 2]};
+        *o++ = kAlphabet[v >> 18];
+        *o++ = kAlphabet[(v >> 12) & 63];
+        *o++ = kAlphabet[(v >> 6) & 63];
+        *o++ = kAlphabet[v & 63];
+    }
+    if (n - i == 1) {
+        const std::uint32_t v = std::uint32_t{p[i]} << 16;
+        *o++ = kAlphabet[v >> 18];
+        *o++ = kAlphabet[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        const std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8);
+        *o++ = kAlphabet[v >> 18];
+        *o++ = kAlphabet[(v >> 12) & 63];
+        *o++ = kAlphabet[(v >> 6) & 63];
+    }
+}
+
 bool b64url_valid(std::string_view in, std::size_t& decoded_len) noexcept {
     if (in.size() % 4 == 1) {
         return false;

@@ -17,4 +17,8 @@ bool b64url_decode_into(std::string_view in, std::string& out);
 // Whether `in` is canonical unpadded base64url; `decoded_len` gets the byte count.
 bool b64url_valid(std::string_view in, std::size_t& decoded_len) noexcept;
 
+// Appends the unpadded base64url encoding of `in` to `out` (one resize, no temporary):
+// the send path builds a whole frame in one string.
+void b64url_encode_append(std::string_view in, std::string& out);
+
 }  // namespace agenthost::proto::detail

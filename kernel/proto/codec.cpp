@@ -3,7 +3,10 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <exception>
 #include <limits>
 
@@ -131,9 +134,35 @@ std::string_view envelope_error(const json::object& p) {
     return {};
 }
 
-std::string str(const json::value& v) {
+std::string_view sv(const json::value& v) {
     const json::string& s = v.get_string();
-    return std::string(s.data(), s.size());
+    return std::string_view(s.data(), s.size());
+}
+
+// Appends `s` as a JSON string exactly as Boost.JSON's serializer writes it: the
+// common case (nothing to escape) is one append; anything else goes through it.
+void append_json_string(std::string& out, std::string_view s) {
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') {
+            out.append(json::serialize(s));
+            return;
+        }
+    }
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+}
+
+// Appends the serialized object through a per-thread serializer (no temporary string).
+void append_json_object(std::string& out, const json::object& o) {
+    thread_local json::serializer sr;
+    sr.reset(&o);
+    while (!sr.done()) {
+        const std::size_t at = out.size();
+        out.resize(at + std::max<std::size_t>(256, out.capacity() - at));
+        const std::string_view chunk = sr.read(out.data() + at, out.size() - at);
+        out.resize(at + chunk.size());
+    }
 }
 
 bool within_skew(std::int64_t now, std::int64_t ts, std::int64_t skew) {
@@ -191,12 +220,20 @@ Verified verify_impl(std::string_view frame, const crypto::Keyring& keys,
         return reject(kAuthFailed, "kid differs from the session's kid", best_effort_ref(p64));
     }
     // 5. MAC over the exact received bytes, with the key of the session's identity
-    auto key = keys.agent_key(header->kid, opts.expected_agent);
-    if (!key) {
-        return reject(kAuthFailed, "no key for this agent under that kid", best_effort_ref(p64));
+    std::optional<std::string> looked_up;
+    std::string_view key = opts.session_key;
+    if (key.empty() || opts.required_kid.empty()) {
+        looked_up = keys.agent_key(header->kid, opts.expected_agent);
+        if (!looked_up) {
+            return reject(kAuthFailed, "no key for this agent under that kid",
+                          best_effort_ref(p64));
+        }
+        key = *looked_up;
     }
-    std::string mac = crypto::hmac_sha256(*key, frame.substr(0, d2));
-    if (!crypto::equal_ct(mac, signature)) {
+    unsigned char mac[32];
+    crypto::hmac_sha256_into(key, frame.substr(0, d2), mac);
+    if (!crypto::equal_ct(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac),
+                          signature)) {
         return reject(kAuthFailed, "bad signature", best_effort_ref(p64));
     }
     // 6. payload is a JSON object
@@ -212,25 +249,23 @@ Verified verify_impl(std::string_view frame, const crypto::Keyring& keys,
     if (auto err = envelope_error(*payload); !err.empty()) {
         return reject(kMalformed, std::string(err), std::move(ref));
     }
-    Envelope env;
-    env.kid = std::move(header->kid);
-    env.v = 1;
-    env.type = str(payload->at("type"));
-    env.id = str(payload->at("id"));
-    env.agent = str(payload->at("agent"));
-    env.ts = integer_of(payload->at("ts"));
-    env.nonce = str(payload->at("nonce"));
+    std::string_view agent = sv(payload->at("agent"));
     // 8. agent equals the session identity
-    if (env.agent != opts.expected_agent) {
+    if (agent != opts.expected_agent) {
         return reject(kForbidden, "agent does not match the session identity", std::move(ref));
     }
+    const std::int64_t ts = integer_of(payload->at("ts"));
     // 9. skew
-    if (!within_skew(opts.now_ms, env.ts, opts.max_skew_ms)) {
+    if (!within_skew(opts.now_ms, ts, opts.max_skew_ms)) {
         return reject(kStale, "ts outside the allowed clock skew", std::move(ref));
     }
-    env.body = std::move(payload->at("body").as_object());
+    // The body is move-constructed (never assigned) so that it keeps the arena's
+    // storage: assigning across memory resources copies every member.
     Verified out;
-    out.envelope = std::move(env);
+    out.envelope.emplace(Envelope{std::move(header->kid), 1, std::string(sv(payload->at("type"))),
+                                  std::string(sv(payload->at("id"))), std::string(agent), ts,
+                                  std::string(sv(payload->at("nonce"))),
+                                  json::object(std::move(payload->at("body").as_object()))});
     return out;
 }
 
@@ -256,27 +291,41 @@ std::string encode(std::string_view type, std::string_view agent, const json::ob
     if (nonce.empty()) {
         nonce = util::nonce();
     }
-    std::string header = R"({"alg":"HS256","kid":)";
-    header += json::serialize(json::string(kid));
-    header += R"(,"typ":"agenthost.v1"})";
+    // The JSON is written straight into per-thread buffers, byte for byte what
+    // serializing the equivalent json::object gives (member order as in PROTOCOL.md
+    // §7): no intermediate objects, no copy of the body, one allocation (the frame).
+    thread_local std::string header;
+    header.assign(R"({"alg":"HS256","kid":)");
+    append_json_string(header, kid);
+    header.append(R"(,"typ":"agenthost.v1"})");
 
-    // Member order as in PROTOCOL.md §7 (insertion order is kept by json::object).
-    json::object payload;
-    payload.reserve(7);
-    payload.emplace("v", 1);
-    payload.emplace("type", type);
-    payload.emplace("id", id);
-    payload.emplace("agent", agent);
-    payload.emplace("ts", now_ms);
-    payload.emplace("nonce", nonce);
-    payload.emplace("body", body);
+    thread_local std::string payload;
+    payload.assign(R"({"v":1,"type":)");
+    append_json_string(payload, type);
+    payload.append(R"(,"id":)");
+    append_json_string(payload, id);
+    payload.append(R"(,"agent":)");
+    append_json_string(payload, agent);
+    payload.append(R"(,"ts":)");
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, now_ms).ptr;
+    payload.append(digits, end);
+    payload.append(R"(,"nonce":)");
+    append_json_string(payload, nonce);
+    payload.append(R"(,"body":)");
+    append_json_object(payload, body);
+    payload.push_back('}');
 
-    std::string frame = util::base64url_encode(header);
+    std::string frame;
+    frame.reserve((header.size() + payload.size() + 2) / 3 * 4 + 4 + 2 + 43);
+    detail::b64url_encode_append(header, frame);
     frame.push_back('.');
-    frame += util::base64url_encode(json::serialize(payload));
-    std::string mac = crypto::hmac_sha256(agent_key, frame);
+    detail::b64url_encode_append(payload, frame);
+    unsigned char mac[32];
+    crypto::hmac_sha256_into(agent_key, frame, mac);
     frame.push_back('.');
-    frame += util::base64url_encode(mac);
+    detail::b64url_encode_append(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac),
+                                 frame);
     return frame;
 }
 

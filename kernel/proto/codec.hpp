@@ -46,6 +46,10 @@ struct VerifyOptions {
     std::int64_t now_ms = 0;          // receiver's clock
     std::string_view expected_agent;  // the session's mTLS identity
     std::string_view required_kid;    // non-empty once the session's kid is fixed
+    // With required_kid: the per-agent key for (required_kid, expected_agent) from the
+    // same keyring, when the caller already holds it (a session after its hello), so
+    // the frame path skips the keyring's locked cache lookup and the key copy.
+    std::string_view session_key;
 };
 
 // Result of verify(): the envelope, or why it was rejected.

@@ -301,6 +301,53 @@ TEST_F(AgentSessionTest, ResultStoredThenCompletedThenAcked) {
     EXPECT_EQ(audits("command.result"), 1u);
 }
 
+// The queue briefly unavailable (Redis down): the result is not acked, the session
+// stays open, and the lookup / state update is retried until it lands — a gateway
+// resends only after a reconnect, so nothing else would ever record it.
+TEST_F(AgentSessionTest, ResultWhileTheQueueIsDownIsRetriedThenAcked) {
+    sdk::CommandRecord c;
+    c.command_id = util::uuid_v4();
+    c.agent_id = "gw-01";
+    c.state = sdk::CommandState::acked;
+    queue.commands[c.command_id] = c;
+    open_session();
+    queue.get_status = sdk::error(sdk::Errc::unavailable, "redis down");
+    receive(frame("result", result_body(c.command_id)));
+    sched.run_until_idle();
+    EXPECT_EQ(sent_types().back(), "welcome") << "no result_ack while the queue is down";
+    sched.advance(3s);
+    EXPECT_EQ(sent_types().back(), "welcome");
+    EXPECT_FALSE(conn->close_code().has_value()) << "the session stays open";
+    // The lookup works again but the state update does not (yet).
+    queue.get_status = {};
+    queue.completed_status = sdk::error(sdk::Errc::unavailable, "redis down");
+    sched.advance(1s);
+    EXPECT_EQ(telemetry.results.count(c.command_id), 1u) << "stored durably meanwhile";
+    EXPECT_EQ(sent_types().back(), "welcome");
+    queue.completed_status = {};
+    sched.advance(1s);
+    ASSERT_EQ(queue.completions.size(), 1u);
+    ASSERT_EQ(sent_types().back(), "result_ack");
+    EXPECT_EQ(last_body().at("command_id").as_string(), c.command_id);
+    EXPECT_EQ(audits("command.result"), 1u);
+    EXPECT_FALSE(conn->close_code().has_value());
+}
+
+TEST_F(AgentSessionTest, ResultWhoseLookupFailsForGoodIsNotRetried) {
+    sdk::CommandRecord c;
+    c.command_id = util::uuid_v4();
+    c.agent_id = "gw-01";
+    queue.commands[c.command_id] = c;
+    open_session();
+    queue.get_status = sdk::error(sdk::Errc::internal, "bug");
+    receive(frame("result", result_body(c.command_id)));
+    sched.run_until_idle();
+    queue.get_status = {};
+    sched.advance(5s);
+    EXPECT_TRUE(queue.completions.empty());
+    EXPECT_EQ(sent_types().back(), "welcome");
+}
+
 TEST_F(AgentSessionTest, ResultForAnotherAgentsCommandIsUnknown) {
     sdk::CommandRecord c;
     c.command_id = util::uuid_v4();

@@ -245,6 +245,9 @@ public:
         done(sdk::EnqueueOutcome{r, true});
     }
     void get(std::string id, sdk::Callback<sdk::Result<sdk::CommandRecord>> done) override {
+        if (!get_status.ok()) {
+            return done(get_status);
+        }
         auto it = commands.find(id);
         if (it == commands.end()) {
             return done(sdk::Status(sdk::Errc::not_found, "unknown command"));
@@ -293,6 +296,9 @@ public:
     }
     void completed(std::string agent_id, std::string command_id, sdk::CommandState terminal,
                    sdk::Callback<sdk::Status> done) override {
+        if (!completed_status.ok()) {
+            return done(completed_status);
+        }
         auto it = commands.find(command_id);
         if (it == commands.end() || it->second.agent_id != agent_id) {
             return done(sdk::error(sdk::Errc::not_found, "unknown command"));
@@ -303,6 +309,8 @@ public:
     }
 
     sdk::Status enqueue_status;
+    sdk::Status get_status;        // not ok: get() fails with it (e.g. Redis down)
+    sdk::Status completed_status;  // not ok: completed() fails with it
     std::vector<sdk::NewCommand> enqueued;
     std::map<std::string, sdk::CommandRecord> commands;
     std::map<std::pair<std::string, std::string>, std::pair<std::string, std::string>> by_key;

@@ -65,3 +65,16 @@ TEST(B64Url, RandomRoundTripsAndCorruptions) {
         }
     }
 }
+
+TEST(B64Url, EncodeAppendMatchesReferenceEncoder) {
+    std::mt19937 rng(777);
+    for (std::size_t len = 0; len < 200; ++len) {
+        std::string bytes(len, '\0');
+        for (auto& c : bytes) {
+            c = static_cast<char>(rng() & 0xff);
+        }
+        std::string out = "prefix.";
+        proto::detail::b64url_encode_append(bytes, out);
+        ASSERT_EQ(out, "prefix." + util::base64url_encode(bytes)) << "length " << len;
+    }
+}

@@ -5,11 +5,16 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <limits>
+#include <set>
 #include <string>
 
 #include "kernel/proto/messages.hpp"
 #include "kernel/util/encoding.hpp"
+#include "kernel/util/ids.hpp"
 
 using namespace agenthost;
 namespace json = boost::json;
@@ -135,6 +140,85 @@ TEST(Codec, EncodeVerifyRoundTrip) {
     ASSERT_TRUE(v2.ok());
     EXPECT_NE(v2.envelope->id, v.envelope->id);
     EXPECT_NE(v2.envelope->nonce, v.envelope->nonce);
+}
+
+// encode() writes the JSON itself: its header and payload must be byte for byte what
+// Boost.JSON serializes for the same members, escapes included.
+TEST(Codec, EncodeWritesWhatTheSerializerWrites) {
+    const std::string agent = "gw-\"01\"\n\x01\\ \xc3\xa9";
+    const std::string kid = "k\t1";
+    json::object body{{"s", "x\"y\u2028"}, {"n", -3}, {"d", 0.1}, {"a", json::array{1, "b"}}};
+    std::string frame =
+        proto::encode("ty\"pe", agent, body, kid, key_for("gw-01"), -12, "id\x7f", "no\\nce");
+    auto d1 = frame.find('.');
+    auto d2 = frame.find('.', d1 + 1);
+    ASSERT_NE(d2, std::string::npos);
+    auto header = util::base64url_decode(frame.substr(0, d1));
+    auto payload = util::base64url_decode(frame.substr(d1 + 1, d2 - d1 - 1));
+    ASSERT_TRUE(header && payload);
+    json::object h{{"alg", "HS256"}, {"kid", kid}, {"typ", "agenthost.v1"}};
+    EXPECT_EQ(*header, json::serialize(h));
+    json::object p{{"v", 1},          {"type", "ty\"pe"},    {"id", "id\x7f"}, {"agent", agent},
+                   {"ts", -12},        {"nonce", "no\\nce"}, {"body", body}};
+    EXPECT_EQ(*payload, json::serialize(p));
+    EXPECT_EQ(util::base64url_decode(frame.substr(d2 + 1)),
+              crypto::hmac_sha256(key_for("gw-01"), frame.substr(0, d2)));
+}
+
+// A session hands verify() the key it derived at the hello; the MAC is checked with it.
+TEST(Codec, SessionKeyIsTheKeyUsed) {
+    std::string frame = proto::encode("ack", "gw-01", json::object{{"command_id", kVectorId}},
+                                      "k1", key_for("gw-01"), kNow);
+    auto o = opts();
+    o.required_kid = "k1";
+    const std::string own = key_for("gw-01");
+    o.session_key = own;
+    EXPECT_TRUE(check(frame, o).ok());
+    const std::string other = key_for("gw-02");
+    o.session_key = other;
+    expect_reject(check(frame, o), 4401, "a different session key");
+    // Without required_kid the keyring decides, whatever session_key says.
+    o.required_kid = {};
+    EXPECT_TRUE(check(frame, o).ok());
+}
+
+// The ids and nonces encode() generates come from a per-thread block of CSPRNG output.
+TEST(Codec, GeneratedIdsAndNoncesAreWellFormedAndUnique) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 2000; ++i) {
+        std::string id = util::uuid_v4();
+        ASSERT_TRUE(util::is_uuid(id)) << id;
+        EXPECT_EQ(id[14], '4') << id;
+        EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;
+        std::string n = util::nonce();
+        ASSERT_EQ(n.size(), 22u);
+        ASSERT_TRUE(util::base64url_decode(n).has_value()) << n;
+        EXPECT_TRUE(seen.insert(id).second);
+        EXPECT_TRUE(seen.insert(n).second);
+    }
+}
+
+TEST(Codec, ForkedChildNeverRepeatsTheParentsNonces) {
+    (void)util::nonce();  // the parent's block is now filled
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        std::string n = util::nonce();
+        ssize_t w = write(fds[1], n.data(), n.size());
+        _exit(w == static_cast<ssize_t>(n.size()) ? 0 : 1);
+    }
+    close(fds[1]);
+    std::string parent = util::nonce();
+    char buf[64];
+    ssize_t got = read(fds[0], buf, sizeof buf);
+    close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ(got, 22);
+    EXPECT_NE(std::string(buf, 22), parent);
 }
 
 TEST(Codec, TamperedPayloadOrSignature) {
