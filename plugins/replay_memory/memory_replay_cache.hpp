@@ -17,10 +17,12 @@
 #include <agenthost/context.hpp>
 #include <agenthost/plugin.hpp>
 
-#include "plugins/replay_memory/nonce_cache.hpp"
+#include "plugins/_common_replay/nonce_cache.hpp"
 #include "plugins/replay_memory/replay_config.hpp"
 
 namespace agenthost::plugins::replay_memory {
+
+using replay::NonceCache;
 
 class MemoryReplayCache final : public sdk::Plugin, public sdk::ReplayCache {
 public:

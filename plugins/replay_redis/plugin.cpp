@@ -12,8 +12,9 @@ const sdk::PluginDescriptor& descriptor() {
         .name = "replay_redis",
         .version = "1.0.0",
         .description =
-            "Cluster-wide nonce cache on Redis (SET NX PX per agent and nonce; "
-            "fails closed)",
+            "Cluster-wide nonce cache on Redis (SET NX PX per agent and nonce); Redis "
+            "down: refuses frames (default) or, with fallback: local, answers from a "
+            "local nonce cache and writes it back later",
         .provides = {std::string(sdk::capability::replay)},
         .requires_capabilities = {},
         .config_schema = config_schema(),

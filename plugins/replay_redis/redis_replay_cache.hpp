@@ -5,9 +5,15 @@
 //
 //  - Asynchronous only: check_now() answers nullopt and the kernel calls check(),
 //    whose completion runs on the Redis client's strand (never blocks the loop).
-//  - Fail closed: Redis unreachable or too slow → the check fails (the session
-//    closes with 1013, PROTOCOL.md §2/§6) and the "redis:replay" readiness check fails.
-//    Redis out of memory (maxmemory, noeviction) → `full`: refuse, never forget.
+//  - Redis unreachable or too slow (disconnected, timed out): with `fallback: refuse`
+//    (the default) the check fails (the session closes with 1013, PROTOCOL.md §2/§6)
+//    and the "redis:replay" readiness check fails. With `fallback: local` the check is
+//    answered by this host's LocalFallback (local_fallback.hpp: a bounded shadow of
+//    the nonces this host accepted), counted, logged once per transition, reported as
+//    `warn`; when Redis is back the nonces accepted locally are written back (SET NX
+//    PX, batched pipelines on the Redis I/O thread) so other hosts refuse them too.
+//    Redis out of memory (maxmemory, noeviction) → `full` in both modes: refuse, never
+//    forget.
 //  - "Stale" after data loss: a cluster-wide epoch key records when this cache began
 //    (first check ever, or the first check after Redis lost its data); a `ts` older
 //    than the epoch cannot be vouched for and is answered `stale` (4410).
@@ -25,6 +31,7 @@
 
 #include "plugins/_common_redis/client.hpp"
 #include "plugins/_common_redis/reply.hpp"
+#include "plugins/replay_redis/local_fallback.hpp"
 #include "plugins/replay_redis/replay_config.hpp"
 
 namespace agenthost::plugins::replay_redis {
@@ -59,28 +66,21 @@ public:
 
     // Connected, and the last PING answered in time.
     bool healthy() const noexcept;
+    // The local cache of `fallback: local` (nullptr with `refuse`), for tests.
+    const LocalFallback* local_fallback() const noexcept;
+
+    // Counters, the local fallback and the write-back, shared with completions (defined
+    // in the .cpp; completions hold it, so they never touch the plugin object).
+    struct State;
 
 private:
-    // Counters shared with completions, which may run after the plugin object is gone
-    // (the registry owns the handles; this only keeps the pointers together).
-    struct Counters {
-        sdk::Counter* fresh;
-        sdk::Counter* replayed;
-        sdk::Counter* stale;
-        sdk::Counter* full;
-        sdk::Counter* failed;
-        std::atomic<std::uint64_t> fresh_seen{0};
-        // Set once a check of this host has run against the cluster's epoch key.
-        std::atomic<bool> epoch_seen{false};
-    };
-
     sdk::PluginContext& ctx_;
     ReplayConfig config_;
     redis::Endpoint endpoint_;
     std::shared_ptr<redis::Client> client_;  // made in start(): needs the kernel's loop
     redis::Script script_;
     std::string epoch_key_;
-    std::shared_ptr<Counters> counters_;
+    std::shared_ptr<State> state_;
     std::int64_t started_ms_ = 0;  // this host's start: the epoch it proposes first
 };
 

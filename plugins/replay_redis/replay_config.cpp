@@ -33,6 +33,10 @@ std::string get_string(const sdk::json::object& o, const char* key, std::string 
 
 }  // namespace
 
+std::string_view to_string(Fallback f) noexcept {
+    return f == Fallback::local ? "local" : "refuse";
+}
+
 sdk::Schema config_schema() {
     const ReplayConfig d;
     return {
@@ -48,10 +52,23 @@ sdk::Schema config_schema() {
             .matches("[A-Za-z0-9_.:{}-]{1,64}")
             .fallback(sdk::json::value(d.key_prefix.c_str())),
         sdk::integer_field("command_timeout_ms")
-            .describe("A Redis reply later than this fails the check (frame refused, 1013) "
-                      "and re-opens the connection")
+            .describe("A Redis reply later than this counts as Redis unreachable (see "
+                      "fallback) and re-opens the connection")
             .range(100, 60'000)
             .fallback(d.command_timeout_ms),
+        sdk::string_field("fallback")
+            .describe("Redis unreachable: `refuse` every agent frame (1013, sessions close; "
+                      "the closed default) or answer from this host's `local` nonce cache "
+                      "(sessions stay up; replays across hosts are not detected during the "
+                      "outage). Nonces accepted locally are written back when Redis returns")
+            .choices({"refuse", "local"})
+            .fallback(sdk::json::value(std::string(to_string(d.fallback)).c_str())),
+        sdk::integer_field("local_capacity")
+            .describe("fallback: local: most nonces the local cache holds (this host's "
+                      "accepted frames within the replay window); a full cache refuses "
+                      "(never forgets)")
+            .range(1, 1e9)
+            .fallback(static_cast<std::int64_t>(d.local_capacity)),
     };
 }
 
@@ -74,6 +91,10 @@ ReplayConfig parse_config(const sdk::json::object& config) {
     c.url_file = get_string(config, "url_file", c.url_file);
     c.key_prefix = get_string(config, "key_prefix", c.key_prefix);
     c.command_timeout_ms = get_int(config, "command_timeout_ms", c.command_timeout_ms);
+    c.fallback =
+        get_string(config, "fallback", "refuse") == "local" ? Fallback::local : Fallback::refuse;
+    c.local_capacity = static_cast<std::uint64_t>(
+        get_int(config, "local_capacity", static_cast<std::int64_t>(c.local_capacity)));
     return c;
 }
 

@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <agenthost/config_schema.hpp>
 #include <agenthost/json.hpp>
 #include <agenthost/status.hpp>
+
+#include "plugins/replay_redis/local_fallback.hpp"
 
 namespace agenthost::plugins::replay_redis {
 
@@ -16,7 +19,13 @@ struct ReplayConfig {
     std::string url_file;                     // a private file holding the URL
     std::string key_prefix = "agenthost:r:";  // every key starts with it (one per cluster)
     std::int64_t command_timeout_ms = 2000;   // a slower reply re-opens the connection
+    // Redis unreachable: refuse every frame (closed, the default) or answer from this
+    // host's local nonce cache (README "Degraded mode").
+    Fallback fallback = Fallback::refuse;
+    std::uint64_t local_capacity = 1'000'000;  // nonces the local cache holds (mode local)
 };
+
+std::string_view to_string(Fallback f) noexcept;
 
 sdk::Schema config_schema();
 // Cross-field checks: exactly one of url / url_file, and a parsable URL.

@@ -86,8 +86,9 @@ Cluster::Cluster(ClusterOptions opts) : opts_(std::move(opts)) {
                          ", max_backoff_s: " + std::to_string(opts_.ack_timeout_s * 4) +
                          ", max_attempts: " + std::to_string(opts_.max_attempts) +
                          ", sweep_interval_ms: 200, rescan_interval_s: 1 } }";
+        // fallback: local, as configs/production.yaml: a Redis outage keeps sessions up.
         o.replay_plugin = "replay_redis: { enabled: true, config: { url: \"" + redis_url_ +
-                          "\", key_prefix: \"" + prefix_ + "r:\" } }";
+                          "\", key_prefix: \"" + prefix_ + "r:\", fallback: local } }";
         backends_.push_back(std::make_unique<Backend>(*ws_, o));
     }
 }

@@ -13,10 +13,12 @@
 
 #include <benchmark/benchmark.h>
 
-#include "plugins/replay_memory/nonce_cache.hpp"
+#include "plugins/_common_replay/nonce_cache.hpp"
 
 namespace agenthost::plugins::replay_memory {
 namespace {
+
+using replay::NonceCache;
 
 constexpr std::int64_t window_ms = 60'000;
 

@@ -22,6 +22,7 @@ TEST(ExampleConfig, Validates) {
         ADD_FAILURE() << e.path << ": " << e.message;
     }
     EXPECT_EQ(parse_config(config).key_prefix, "agenthost:r:");
+    EXPECT_EQ(parse_config(config).fallback, Fallback::local) << "the documented choice";
 
     YAML::Node typo = YAML::Clone(root["replay_redis"]["config"]);
     typo["no_such_key"] = 1;

@@ -21,12 +21,13 @@ struct ReplayHost {
     std::unique_ptr<RedisReplayCache> cache;
 
     ReplayHost(const std::string& host, const std::string& url, const std::string& prefix,
-               std::int64_t timeout_ms = 2000)
+               std::int64_t timeout_ms = 2000, Fallback fallback = Fallback::refuse)
         : ctx(host, "replay_redis") {
         ReplayConfig c;
         c.url = url;
         c.key_prefix = prefix;
         c.command_timeout_ms = timeout_ms;
+        c.fallback = fallback;
         cache = std::make_unique<RedisReplayCache>(ctx, c, *redis::parse_url(url));
         EXPECT_TRUE(cache->start().ok());
         EXPECT_TRUE(testing::wait_until([&] { return cache->healthy(); }, 10s));
@@ -60,6 +61,9 @@ struct ReplayHost {
         return **out;
     }
     std::int64_t now() { return ctx.clock().now_unix_ms(); }
+    std::uint64_t counter(const std::string& name) {
+        return ctx.metrics_impl.counter_value(name, {}).value_or(0);
+    }
 };
 
 }  // namespace agenthost::plugins::replay_redis

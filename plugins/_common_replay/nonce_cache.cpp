@@ -1,11 +1,11 @@
-#include "plugins/replay_memory/nonce_cache.hpp"
+#include "plugins/_common_replay/nonce_cache.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <limits>
 #include <utility>
 
-namespace agenthost::plugins::replay_memory {
+namespace agenthost::replay {
 
 namespace {
 
@@ -186,4 +186,4 @@ std::uint64_t NonceCache::bytes() const noexcept {
            key_heap_bytes_.load(std::memory_order_relaxed);
 }
 
-}  // namespace agenthost::plugins::replay_memory
+}  // namespace agenthost::replay

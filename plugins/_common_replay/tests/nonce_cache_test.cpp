@@ -11,9 +11,9 @@
 
 #include <gtest/gtest.h>
 
-#include "plugins/replay_memory/nonce_cache.hpp"
+#include "plugins/_common_replay/nonce_cache.hpp"
 
-namespace agenthost::plugins::replay_memory {
+namespace agenthost::replay {
 namespace {
 
 using Outcome = NonceCache::Outcome;
@@ -184,4 +184,4 @@ TEST(NonceCache, ConcurrentInsertsNeverExceedCapacity) {
 }
 
 }  // namespace
-}  // namespace agenthost::plugins::replay_memory
+}  // namespace agenthost::replay

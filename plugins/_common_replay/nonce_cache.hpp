@@ -1,5 +1,6 @@
 #pragma once
-// NonceCache: the bounded, sharded (agent, nonce) set behind replay_memory.
+// NonceCache: the bounded, sharded (agent, nonce) set behind replay_memory and behind
+// replay_redis' local fallback (plugins/_common_replay: a static library, not a plugin).
 //
 // Each shard holds a hash map key -> expiry (O(1) check-and-insert) and an expiry
 // index of time buckets (bucket = expiry / bucket_ms) whose items point at map keys.
@@ -25,7 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace agenthost::plugins::replay_memory {
+namespace agenthost::replay {
 
 class NonceCache {
 public:
@@ -84,4 +85,4 @@ private:
     std::atomic<std::uint64_t> key_heap_bytes_{0};
 };
 
-}  // namespace agenthost::plugins::replay_memory
+}  // namespace agenthost::replay
