@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -38,6 +39,16 @@ constexpr const char* kReturningKeys = " RETURNING agent_id, metric, ts_ms, labe
 constexpr const char* kResultColumns =
     "command_id, agent_id, status, exit_code, output, output_encoding, truncated,"
     " started_ms, finished_ms, received_ms";
+
+// The upsert rule shared by the single and the batched statement.
+constexpr const char* kResultUpsert =
+    " ON CONFLICT (command_id) DO UPDATE SET agent_id = EXCLUDED.agent_id,"
+    " status = EXCLUDED.status, exit_code = EXCLUDED.exit_code, output = EXCLUDED.output,"
+    " output_encoding = EXCLUDED.output_encoding, truncated = EXCLUDED.truncated,"
+    " started_ms = EXCLUDED.started_ms, finished_ms = EXCLUDED.finished_ms,"
+    " received_ms = EXCLUDED.received_ms"
+    " WHERE results.status NOT IN ('succeeded', 'failed', 'rejected', 'timed_out',"
+    " 'cancelled', 'dead_lettered') AND EXCLUDED.finished_ms >= results.finished_ms";
 
 // Sessions (by backend pid) known to have the staging table. A reconnect gets a new
 // pid, so a stale entry is harmless; the set is bounded by pids ever seen per host.
@@ -227,18 +238,11 @@ bool store_result(pqxx::connection_base& conn, const sdk::CommandResult& r) {
     // A stored row is replaced only while it is not terminal and only by a copy that
     // is not older; every state a result can carry is terminal, so in practice the
     // first stored result stays (the same rule as telemetry_sqlite).
-    static const std::string sql =
-        std::string("INSERT INTO results (") + kResultColumns +
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT (command_id) DO UPDATE SET agent_id = EXCLUDED.agent_id,"
-        " status = EXCLUDED.status, exit_code = EXCLUDED.exit_code, output = EXCLUDED.output,"
-        " output_encoding = EXCLUDED.output_encoding, truncated = EXCLUDED.truncated,"
-        " started_ms = EXCLUDED.started_ms, finished_ms = EXCLUDED.finished_ms,"
-        " received_ms = EXCLUDED.received_ms"
-        " WHERE results.status NOT IN ('succeeded', 'failed', 'rejected', 'timed_out',"
-        " 'cancelled', 'dead_lettered') AND EXCLUDED.finished_ms >= results.finished_ms"
-        " RETURNING 1";
-    pqxx::work w(conn);
+    static const std::string sql = std::string("INSERT INTO results (") + kResultColumns +
+                                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" +
+                                   kResultUpsert + " RETURNING 1";
+    // One statement is atomic by itself: autocommit saves the BEGIN and COMMIT round trips.
+    pqxx::nontransaction w(conn);
     const std::optional<std::int64_t> exit_code = r.exit_code;
     pqxx::result res =
         exit_code
@@ -248,15 +252,102 @@ bool store_result(pqxx::connection_base& conn, const sdk::CommandResult& r) {
             : w.exec_params(sql, r.command_id, r.agent_id, std::string(sdk::to_string(r.status)),
                             nullptr, r.output, encoding, r.truncated, r.started_ms, r.finished_ms,
                             r.received_ms);
-    w.commit();
     return res.size() == 1;
+}
+
+std::vector<bool> store_results(pqxx::connection_base& conn,
+                                std::span<const sdk::CommandResult> results, unsigned max_retries,
+                                std::uint64_t* retries) {
+    // The batch's own sequence first, by the same rule as the table: a later copy of a
+    // command_id replaces the earlier one only while that one is not terminal and the
+    // later one is not older. ON CONFLICT may touch a row once per statement, so one
+    // winner per command_id goes to the database; std::map keeps them in key order
+    // (overlapping groups lock rows in the same order: no deadlocks between writers).
+    std::vector<bool> out(results.size(), false);
+    std::map<std::string_view, std::size_t> winner;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        if (r.command_id.empty()) {
+            throw std::invalid_argument("result without command_id");
+        }
+        const std::string& enc = r.output_encoding;
+        if (!enc.empty() && enc != "utf-8" && enc != "base64") {
+            throw std::invalid_argument("unknown output_encoding: " + enc);
+        }
+        auto [it, fresh] = winner.try_emplace(r.command_id, i);
+        if (!fresh) {
+            const auto& cur = results[it->second];
+            if (!sdk::is_terminal(cur.status) && r.finished_ms >= cur.finished_ms) {
+                it->second = i;
+            }
+        }
+    }
+    std::string ids = "{", agents = "{", states = "{", codes = "{", outputs = "{", encs = "{",
+                truncs = "{", started = "{", finished = "{", received = "{";
+    bool first = true;
+    for (const auto& [id, i] : winner) {
+        const auto& r = results[i];
+        if (!first) {
+            for (auto* a : {&ids, &agents, &states, &codes, &outputs, &encs, &truncs, &started,
+                            &finished, &received}) {
+                a->push_back(',');
+            }
+        }
+        first = false;
+        append_text_element(ids, id);
+        append_text_element(agents, r.agent_id);
+        append_text_element(states, sdk::to_string(r.status));
+        if (r.exit_code) {
+            append_bigint(codes, *r.exit_code);
+        } else {
+            codes += "NULL";
+        }
+        append_text_element(outputs, r.output);
+        append_text_element(encs, r.output_encoding.empty() ? "utf-8" : r.output_encoding);
+        truncs += r.truncated ? "t" : "f";
+        append_bigint(started, r.started_ms);
+        append_bigint(finished, r.finished_ms);
+        append_bigint(received, r.received_ms);
+    }
+    for (auto* a : {&ids, &agents, &states, &codes, &outputs, &encs, &truncs, &started, &finished,
+                    &received}) {
+        a->push_back('}');
+    }
+    static const std::string sql =
+        std::string("INSERT INTO results (") + kResultColumns +
+        ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],"
+        " $6::text[], $7::boolean[], $8::bigint[], $9::bigint[], $10::bigint[])" +
+        kResultUpsert + " RETURNING command_id";
+    for (unsigned attempt = 0;; ++attempt) {
+        try {
+            // One statement: atomic without BEGIN/COMMIT, and one commit for the group.
+            pqxx::nontransaction w(conn);
+            pqxx::result res = w.exec_params(sql, ids, agents, states, codes, outputs, encs,
+                                             truncs, started, finished, received);
+            for (const auto& row : res) {
+                auto it = winner.find(std::string_view(row[0].c_str(), row[0].size()));
+                if (it != winner.end()) {
+                    out[it->second] = true;
+                }
+            }
+            return out;
+        } catch (const pqxx::transaction_rollback&) {
+            // 40P01 / 40001: the statement was rolled back whole; running it again is safe.
+            if (attempt >= max_retries) {
+                throw;
+            }
+            if (retries != nullptr) {
+                ++*retries;
+            }
+        }
+    }
 }
 
 std::optional<sdk::CommandResult> get_result(pqxx::connection_base& conn,
                                              const std::string& command_id) {
     static const std::string sql =
         std::string("SELECT ") + kResultColumns + " FROM results WHERE command_id = $1";
-    pqxx::read_transaction t(conn);
+    pqxx::nontransaction t(conn);  // one SELECT: no BEGIN/COMMIT needed
     pqxx::result res = t.exec_params(sql, command_id);
     if (res.empty()) {
         return std::nullopt;

@@ -41,6 +41,15 @@ std::vector<sdk::IngestOutcome> write_group(pqxx::connection_base& conn,
 // true: stored now (new, or replacing a non-terminal row with a newer one); false:
 // a duplicate that changed nothing. Throws std::invalid_argument on bad input.
 bool store_result(pqxx::connection_base& conn, const sdk::CommandResult& result);
+// A group of results in ONE statement (one commit), with the semantics of calling
+// store_result() for each in order: per command_id the batch keeps one winner (a later
+// copy replaces an earlier non-terminal one that is not newer), and the winner is
+// upserted under the table's rule. Returns one flag per input: true for the winner when
+// the database row changed, false for everything else. Retries 40P01/40001 up to
+// `max_retries` times. Throws std::invalid_argument on bad input (nothing written).
+std::vector<bool> store_results(pqxx::connection_base& conn,
+                                std::span<const sdk::CommandResult> results, unsigned max_retries,
+                                std::uint64_t* retries);
 std::optional<sdk::CommandResult> get_result(pqxx::connection_base& conn,
                                              const std::string& command_id);
 // Newest first (ts_ms descending), at most query.limit points.

@@ -46,6 +46,34 @@ private:
     sdk::Counter* retries_;
 };
 
+// The ResultWriter of the plugin: one pooled connection, one upsert per group.
+class PgResultWriter final : public ResultWriter {
+public:
+    PgResultWriter(std::shared_ptr<pg::Pool> pool, unsigned max_retries, sdk::Counter* retries)
+        : pool_(std::move(pool)), max_retries_(max_retries), retries_(retries) {}
+
+    sdk::Result<std::vector<bool>> write(std::span<const sdk::CommandResult> group) override {
+        std::vector<bool> out;
+        std::uint64_t retried = 0;
+        Status st = pool_->with_connection([&](pqxx::connection& c) -> Status {
+            out = store_results(c, group, max_retries_, &retried);
+            return {};
+        });
+        if (retries_ != nullptr && retried > 0) {
+            retries_->inc(retried);
+        }
+        if (!st) {
+            return st;
+        }
+        return out;
+    }
+
+private:
+    std::shared_ptr<pg::Pool> pool_;
+    unsigned max_retries_;
+    sdk::Counter* retries_;
+};
+
 }  // namespace
 
 struct TelemetryPostgresPlugin::Core {
@@ -153,6 +181,17 @@ Status TelemetryPostgresPlugin::start() {
             core->commit_seconds->observe(std::chrono::duration<double>(r.elapsed).count());
             if (!r.status) {
                 core->write_errors->inc(r.batches);
+            }
+        });
+
+    auto result_writer =
+        std::make_shared<PgResultWriter>(core_->pool, config_.max_retries, core_->retries);
+    results_ = std::make_shared<ResultQueue>(
+        ctx_.blocking(), std::move(result_writer), config_.results,
+        [weak](std::size_t n, const Status& st) {
+            auto core = weak.lock();
+            if (core && !st) {
+                core->write_errors->inc(n);
             }
         });
 
@@ -274,6 +313,9 @@ void TelemetryPostgresPlugin::stop() noexcept {
     if (queue_) {
         queue_->close();
     }
+    if (results_) {
+        results_->close();
+    }
     gate_->close();
 }
 
@@ -291,23 +333,17 @@ void TelemetryPostgresPlugin::store_result(sdk::CommandResult result,
         done(Status(Errc::invalid_argument, "unknown output_encoding: " + result.output_encoding));
         return;
     }
-    sqlite::run_blocking(ctx_.blocking(), gate_, std::move(done),
-                 [core = core_, result = std::move(result)]() -> sdk::Result<bool> {
-                     if (!core->pool) {
-                         return not_started();
-                     }
-                     bool stored = false;
-                     Status st = core->pool->with_connection([&](pqxx::connection& c) -> Status {
-                         stored = telemetry_postgres::store_result(c, result);
-                         return {};
+    if (!results_) {
+        done(not_started());
+        return;
+    }
+    results_->submit(std::move(result),
+                     [core = core_, done = std::move(done)](sdk::Result<bool> r) {
+                         if (r) {
+                             (*r ? core->results_stored : core->results_duplicate)->inc();
+                         }
+                         done(std::move(r));
                      });
-                     if (!st) {
-                         core->write_errors->inc();
-                         return st;
-                     }
-                     (stored ? core->results_stored : core->results_duplicate)->inc();
-                     return stored;
-                 });
 }
 
 void TelemetryPostgresPlugin::get_result(

@@ -3,7 +3,10 @@
 //  - store_batch: validated and deduplicated on the caller's thread (cheap, no I/O),
 //    then queued in the bounded IngestQueue; group commits on the blocking pool;
 //    the completion follows the commit. A full queue fails fast (exhausted).
-//  - store_result / get_result / query: one pooled connection each, on the pool.
+//  - store_result: validated on the caller's thread, then queued in the bounded
+//    ResultQueue; groups are upserted in one statement each; the completion follows
+//    the commit. A full queue fails fast (unavailable: the result is not acked).
+//  - get_result / query: one pooled connection each, on the pool.
 //  - health: "<name>:latency" (readiness; fails while the database is unreachable)
 //    and "<name>:ingest_queue" (depth vs bound; warn only, not readiness).
 
@@ -20,6 +23,7 @@
 #include "plugins/_common_postgres/pg_pool.hpp"
 #include "plugins/_common_sqlite/async_gate.hpp"
 #include "plugins/telemetry_postgres/ingest_queue.hpp"
+#include "plugins/telemetry_postgres/result_queue.hpp"
 #include "plugins/telemetry_postgres/telemetry_pg.hpp"
 
 namespace agenthost::telemetry_postgres {
@@ -29,6 +33,7 @@ struct TelemetryPgConfig {
     std::string url_file;  // read at create(); wins over pool.url
     WriteMode write_mode = WriteMode::multirow;
     IngestOptions ingest;
+    ResultQueueOptions results;
     unsigned max_retries = 5;
     std::chrono::milliseconds health_interval{2000};
     double latency_warn_ms = 100;
@@ -67,6 +72,7 @@ public:
 
     // For tests: the queue in front of the database.
     const IngestQueue* ingest_queue() const noexcept { return queue_.get(); }
+    const ResultQueue* result_queue() const noexcept { return results_.get(); }
 
 private:
     struct Core;
@@ -78,6 +84,7 @@ private:
     std::shared_ptr<sqlite::AsyncGate> gate_ = std::make_shared<sqlite::AsyncGate>();
     std::shared_ptr<Core> core_;
     std::shared_ptr<IngestQueue> queue_;
+    std::shared_ptr<ResultQueue> results_;
 };
 
 }  // namespace agenthost::telemetry_postgres

@@ -260,5 +260,73 @@ TEST_F(ResultsPgTest, NullExitCodeBase64AndErrors) {
     EXPECT_THROW(store_result(conn_, r), std::invalid_argument);
 }
 
+
+TEST_F(ResultsPgTest, BatchKeepsOneWinnerPerCommandAndNeverOverwritesATerminalRow) {
+    ASSERT_TRUE(store_result(conn_, result("old", "stored before")));
+    auto running = result("nt", "running");
+    running.status = sdk::CommandState::acked;
+    running.finished_ms = 100;
+    auto finished = result("nt", "finished");
+    finished.finished_ms = 200;
+    auto late = result("dup", "second");
+    late.status = sdk::CommandState::failed;
+    late.finished_ms = 900;  // newer, but the first copy is terminal
+    auto again = result("old", "newer copy");
+    again.finished_ms = 999;
+    auto none = result("null", "x");
+    none.exit_code = std::nullopt;
+    none.output = "quote \" backslash \\ comma, {brace}";
+    const std::vector<sdk::CommandResult> batch{result("dup", "first"), running, late, finished,
+                                                again, result("dup", "third"), none};
+    const std::vector<bool> flags = store_results(conn_, batch, 3, nullptr);
+    EXPECT_EQ(flags, (std::vector<bool>{true, false, false, true, false, false, true}));
+    EXPECT_EQ(get_result(conn_, "dup")->output, "first");
+    EXPECT_EQ(get_result(conn_, "dup")->status, sdk::CommandState::succeeded);
+    EXPECT_EQ(get_result(conn_, "nt")->output, "finished");
+    EXPECT_EQ(get_result(conn_, "old")->output, "stored before");
+    auto n = get_result(conn_, "null");
+    ASSERT_TRUE(n.has_value());
+    EXPECT_FALSE(n->exit_code.has_value());
+    EXPECT_EQ(n->output, none.output);
+    // Resent whole: every copy is now a duplicate.
+    EXPECT_EQ(store_results(conn_, batch, 3, nullptr), std::vector<bool>(batch.size(), false));
+    auto bad = result("", "x");
+    EXPECT_THROW(store_results(conn_, std::vector<sdk::CommandResult>{bad}, 3, nullptr),
+                 std::invalid_argument);
+}
+
+TEST_F(ResultsPgTest, OverlappingBatchesFromConcurrentThreadsStoreEachResultOnce) {
+    constexpr int kThreads = 4;
+    std::atomic<int> fresh{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            try {
+                pqxx::connection c(url_);
+                for (int round = 0; round < 10; ++round) {
+                    std::vector<sdk::CommandResult> batch;
+                    for (int i = 0; i < 30; ++i) {
+                        // Overlapping ids across threads and rounds, in different orders.
+                        const int id = (i * (t + 1) + round * 7) % 50;
+                        batch.push_back(result("c-" + std::to_string(id), std::to_string(t)));
+                    }
+                    for (bool f : store_results(c, batch, 10, nullptr)) {
+                        fresh += f ? 1 : 0;
+                    }
+                }
+            } catch (const std::exception&) {
+                ++failures;
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    const std::int64_t stored = testing::count_rows(url_, "results");
+    EXPECT_EQ(fresh.load(), stored);  // each stored row reported fresh exactly once
+}
+
 }  // namespace
 }  // namespace agenthost::telemetry_postgres

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -201,6 +203,153 @@ TEST_F(TelemetryPluginPgTest, AcksOnlyAfterCommitAndQueueIsBounded) {
         EXPECT_EQ(extra, 0);  // every accepted row was visible when its ack fired
     }
     EXPECT_EQ(rows(), 1100);
+}
+
+// Results go through the group-commit queue: while a lock held elsewhere blocks the
+// first write, later results accumulate (a full queue refuses with unavailable); once
+// released they commit as one group. Every completion sees its row from another
+// connection (acked only after commit); repeats of one command_id inside the group
+// store the first terminal copy only and report duplicates.
+TEST_F(TelemetryPluginPgTest, ResultsGroupCommittedDedupedAndBounded) {
+    sdk::json::object cfg;
+    cfg["result_queue"] = 20;
+    cfg["writers"] = 1;
+    start(cfg);
+
+    pqxx::connection blocker(url_);
+    pqxx::work lock_tx(blocker);
+    lock_tx.exec("LOCK TABLE results IN EXCLUSIVE MODE");
+
+    std::mutex mu;
+    std::vector<std::pair<std::string, sdk::Result<bool>>> done;
+    std::vector<std::string> invisible;
+    const std::string url = url_;
+    auto submit = [&](std::string id, std::string output, sdk::CommandState state,
+                      std::int64_t finished_ms) {
+        sdk::CommandResult r;
+        r.command_id = id;
+        r.agent_id = "gw-01";
+        r.status = state;
+        r.output = std::move(output);
+        r.finished_ms = finished_ms;
+        store_->store_result(r, [&, id](sdk::Result<bool> res) {
+            bool visible = false;
+            if (res) {
+                pqxx::connection c(url);
+                pqxx::nontransaction t(c);
+                visible = t.exec_params("SELECT count(*) FROM results WHERE command_id = $1",
+                                        id)[0][0]
+                              .as<int>() == 1;
+            }
+            std::lock_guard lk(mu);
+            if (res && !visible) {
+                invisible.push_back(id);
+            }
+            done.emplace_back(id, std::move(res));
+        });
+    };
+    using S = sdk::CommandState;
+    submit("c-0", "zero", S::succeeded, 1);  // taken by the writer, which waits for the lock
+    ASSERT_TRUE(agenthost::testing::wait_until([&] {
+        pqxx::connection c(url_);
+        pqxx::nontransaction t(c);
+        return t.exec(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND application_name = 'agenthost-telemetry'")[0][0]
+                   .as<int>() > 0;
+    }));
+    for (int i = 1; i <= 14; ++i) {
+        submit("c-" + std::to_string(i), "out", S::succeeded, 1);
+    }
+    submit("dup", "first", S::succeeded, 200);
+    submit("dup", "second", S::failed, 900);  // terminal first copy: never overwritten
+    submit("dup", "third", S::succeeded, 200);
+    submit("nt", "running", S::acked, 100);
+    submit("nt", "finished", S::succeeded, 200);  // replaces the non-terminal copy
+    submit("dup", "fourth", S::succeeded, 1000);  // the 20th queued
+    submit("r-1", "refused", S::succeeded, 1);
+    submit("r-2", "refused", S::succeeded, 1);
+    {
+        std::lock_guard lk(mu);
+        ASSERT_EQ(done.size(), 2u);  // only the refusals: nothing was committed
+        for (const auto& [id, r] : done) {
+            EXPECT_EQ(r.status().code(), sdk::Errc::unavailable) << id;
+        }
+    }
+    EXPECT_EQ(ctx_.metrics_impl.counter_value("results_total", {{"outcome", "stored"}}), 0u);
+
+    lock_tx.commit();
+    ASSERT_TRUE(agenthost::testing::wait_until([&] {
+        std::lock_guard lk(mu);
+        return done.size() == 23;
+    }));
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(invisible.empty());
+    std::map<std::string, int> fresh;
+    for (const auto& [id, r] : done) {
+        if (id.rfind("r-", 0) == 0) {
+            continue;
+        }
+        ASSERT_TRUE(r) << id << ": " << r.status().message();
+        fresh[id] += *r ? 1 : 0;
+    }
+    EXPECT_EQ(fresh.size(), 17u);
+    for (const auto& [id, n] : fresh) {
+        EXPECT_EQ(n, 1) << id;  // exactly one fresh copy per command_id
+    }
+    EXPECT_EQ(testing::count_rows(url_, "results"), 17);
+    auto dup = call<sdk::Result<std::optional<sdk::CommandResult>>>(
+        [&](auto cb) { store_->get_result("dup", cb); });
+    ASSERT_TRUE(dup && *dup && (*dup)->has_value());
+    EXPECT_EQ((*dup)->value().output, "first");
+    auto nt = call<sdk::Result<std::optional<sdk::CommandResult>>>(
+        [&](auto cb) { store_->get_result("nt", cb); });
+    ASSERT_TRUE(nt && *nt && (*nt)->has_value());
+    EXPECT_EQ((*nt)->value().output, "finished");
+    EXPECT_EQ(ctx_.metrics_impl.counter_value("results_total", {{"outcome", "stored"}}), 17u);
+    EXPECT_EQ(ctx_.metrics_impl.counter_value("results_total", {{"outcome", "duplicate"}}), 4u);
+    EXPECT_EQ(testing::count_rows(url_, "results"), 17);
+}
+
+// Many callers at once, with repeats: each command_id is reported fresh exactly once.
+TEST_F(TelemetryPluginPgTest, ConcurrentResultsWithRepeatsStoredOnce) {
+    start();
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 60;
+    std::mutex mu;
+    int completed = 0;
+    int fresh = 0;
+    int failed = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kPerThread; ++i) {
+                sdk::CommandResult r;
+                r.command_id = "c-" + std::to_string((i * (t + 1)) % 70);
+                r.agent_id = "gw-" + std::to_string(t);
+                r.output = std::to_string(t);
+                store_->store_result(r, [&](sdk::Result<bool> res) {
+                    std::lock_guard lk(mu);
+                    ++completed;
+                    fresh += (res && *res) ? 1 : 0;
+                    failed += res ? 0 : 1;
+                });
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    ASSERT_TRUE(agenthost::testing::wait_until([&] {
+        std::lock_guard lk(mu);
+        return completed == kThreads * kPerThread;
+    }));
+    std::lock_guard lk(mu);
+    EXPECT_EQ(failed, 0);
+    const std::int64_t rows_stored = testing::count_rows(url_, "results");
+    EXPECT_EQ(fresh, rows_stored);
+    EXPECT_EQ(ctx_.metrics_impl.counter_value("results_total", {{"outcome", "stored"}}),
+              static_cast<std::uint64_t>(rows_stored));
 }
 
 TEST_F(TelemetryPluginPgTest, HealthChecksRegistered) {
