@@ -5,10 +5,13 @@
 #      baseline in the same binary (e.g. raw HMAC beside the full frame path);
 #   2. the system scenarios of bench/perf (agentsim against a real backend, against
 #      Debian's nginx and a Node.js `ws` echo server): connection scale, handshake
-#      rate, message round trips, command round trip, telemetry ingest.
+#      rate, message round trips, command round trip (embedded and Redis profiles, the
+#      operator API driven by tools/apiload; the Redis one runs bench_queue_redis's raw
+#      hiredis loop against its own redis-server as the baseline), telemetry ingest.
 # Results: <build>/bench-results/ (performance.md holds docs/PERFORMANCE.md-ready
 # tables, results.json the raw figures). Extra arguments go to bench/perf/run.py,
-# e.g. BENCH_ARGS='--only handshake_rate' or '--agents 2000'.
+# e.g. BENCH_ARGS='--only handshake_rate' or '--agents 2000' or
+# '--only command_round_trip_redis_scale --cmd-scale-agents 2000'.
 set -euo pipefail
 BUILD=${1:-build-bench}
 shift || true

@@ -2,7 +2,8 @@
 and writes <build>/bench-results/performance.md (docs/PERFORMANCE.md-ready tables)
 and results.json.
 
-usage: python3 -m bench.perf.run BUILD [--only a,b] [--agents N] [--keep]
+usage: python3 -m bench.perf.run BUILD [--only a,b] [--agents N] [--cmd-agents N]
+       [--cmd-scale-agents N] [--cmd-rate R] [--cmd-paced-s S] [--cmd-burst N] [--keep]
 """
 import argparse
 import json
@@ -43,6 +44,9 @@ def markdown(rows, mach, stamp):
         out.append(f"| {r['scenario']} | {r['baseline_name']} | {fmt(r['baseline'])} "
                    f"{r['unit'] if r['baseline'] is not None else ''} | {fmt(r['agenthost'])} "
                    f"{r['unit']} | {ratio} | {r['target']} | {short} | `{r['command']}` |")
+    notes = [f"- {r['scenario']}: {r['note']}" for r in rows if r.get("note")]
+    if notes:
+        out += ["", "Notes (machine load when measured, etc.):"] + notes
     return "\n".join(out) + "\n"
 
 
@@ -51,6 +55,16 @@ def main(argv=None):
     ap.add_argument("build")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     ap.add_argument("--agents", type=int, default=10000, help="connection scale agents")
+    ap.add_argument("--cmd-agents", type=int, default=100,
+                    help="agents of the command scenarios")
+    ap.add_argument("--cmd-scale-agents", type=int, default=10000,
+                    help="connected agents of command_round_trip_redis_scale")
+    ap.add_argument("--cmd-rate", type=float, default=1000,
+                    help="paced command rate (commands/s) for the round-trip figures")
+    ap.add_argument("--cmd-paced-s", type=float, default=10,
+                    help="seconds of paced commands")
+    ap.add_argument("--cmd-burst", type=int, default=20000,
+                    help="commands enqueued at once for the max sustained rate")
     ap.add_argument("--keep", action="store_true", help="keep the temp workspace")
     ap.add_argument("--shared-key", action="store_true",
                     help="one EC key for all minted agent certificates")
@@ -67,9 +81,11 @@ def main(argv=None):
     ctx.hs_duration_s = 10
     ctx.rt_agents = 100
     ctx.rt_duration_s = 10
-    ctx.cmd_count = 1000
-    ctx.cmd_rate = 200
-    ctx.cmd_burst = 3000
+    ctx.cmd_agents = a.cmd_agents
+    ctx.cmd_scale_agents = a.cmd_scale_agents
+    ctx.cmd_rate = a.cmd_rate
+    ctx.cmd_paced_s = a.cmd_paced_s
+    ctx.cmd_burst = a.cmd_burst
     ctx.ingest_s = 10
     ctx.details = {}
     names = [n for n in a.only.split(",") if n] or list(SCENARIOS)

@@ -6,11 +6,9 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 import time
-from datetime import datetime
 
-from . import baselines
+from . import baselines, commands
 from .common import (ROOT, Backend, agentsim, cpu_seconds, read_status, rss_bytes, wait_until)
 
 
@@ -192,100 +190,6 @@ def message_round_trips(ctx):
     ]
 
 
-def _ts(s):
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000.0
-
-
-def _pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100.0 * len(values)))] if values else None
-
-
-def _enqueue(b, agent, i):
-    for _ in range(200):
-        st, c = b.api("POST", f"/api/v1/agents/{agent}/commands",
-                      {"name": "builtin.echo", "args": {"text": f"bench {i}"}})
-        if st == 202:
-            return c["command_id"]
-        if st != 429:
-            raise RuntimeError(f"enqueue answered {st}: {c}")
-        time.sleep(0.01)
-    raise RuntimeError("queue stayed full")
-
-
-def command_round_trip(ctx, profile="embedded", plugins=None):
-    n_agents = 100
-    b = Backend(ctx.ws, name=f"cmd-{profile}", plugins=plugins).start()
-    status = ctx.ws.path(f"cmd-{profile}.status.json")
-    sim = agentsim(ctx.ws, b.ports["agents"], ["--agents", n_agents, "--threads", 2,
-                                               "--prefix", "cmd-", "--status-file", status],
-                   ctx.ws.path(f"cmd-{profile}.json"), ctx.ws.path(f"cmd-{profile}.log"),
-                   wait=False)
-    agents = [f"cmd-{i:06d}" for i in range(n_agents)]
-    try:
-        wait_until(lambda: (read_status(status) or {}).get("welcomed", 0) >= n_agents, 60, 0.1,
-                   what="agents welcomed")
-        # Latency at a steady rate.
-        n, rate = ctx.cmd_count, ctx.cmd_rate
-        ids, start = [], time.time()
-        for i in range(n):
-            wait = start + i / rate - time.time()
-            if wait > 0:
-                time.sleep(wait)
-            ids.append(_enqueue(b, agents[i % n_agents], i))
-        lat = []
-        deadline = time.time() + 60
-        for cid in ids:
-            while True:
-                st, c = b.api("GET", f"/api/v1/commands/{cid}")
-                if c and c.get("state") == "succeeded":
-                    lat.append(_ts(c["updated_at"]) - _ts(c["created_at"]))
-                    break
-                if c and c.get("state") in ("failed", "rejected", "timed_out", "dead_lettered"):
-                    raise RuntimeError(f"command {cid} ended {c['state']}")
-                if time.time() > deadline:
-                    raise RuntimeError(f"command {cid} never finished")
-                time.sleep(0.01)
-        # Throughput: as fast as 4 API clients can enqueue; done when agentsim has
-        # every result acked (the ack follows durable storage).
-        base = (read_status(status) or {}).get("commands", {}).get("result_acks", 0)
-        total = ctx.cmd_burst
-        t0 = time.time()
-        clients = [Backend.__new__(Backend) for _ in range(4)]
-        for c in clients:
-            c.__dict__.update({k: v for k, v in b.__dict__.items() if k != "_conn"})
-            c._conn = None
-
-        def worker(k):
-            for i in range(k, total, len(clients)):
-                _enqueue(clients[k], agents[i % n_agents], i)
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(clients))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        t_enq = time.time() - t0
-        wait_until(lambda: (read_status(status) or {}).get("commands", {}).get(
-            "result_acks", 0) >= base + total, 110, 0.05, what="burst results acked")
-        t_done = time.time() - t0
-    finally:
-        sim.close()
-        b.stop()
-    per_s = total / t_done
-    d = {"p50_ms": _pct(lat, 50), "p90_ms": _pct(lat, 90), "p99_ms": _pct(lat, 99),
-         "max_ms": max(lat), "burst": total, "enqueue_s": t_enq, "done_s": t_done,
-         "per_s": per_s}
-    ctx.details[f"command_round_trip_{profile}"] = d
-    cmd = reproduce("command_round_trip")
-    return [
-        row(f"Command round trip p50 / p99, {n} at {rate:g}/s, {n_agents} agents ({profile})",
-            "—", None, f"{d['p50_ms']:.1f} / {d['p99_ms']:.1f}", "ms", "p99 < 20 ms", cmd,
-            higher_is_better=False),
-        row(f"Command throughput, {total} enqueued by 4 API clients ({profile})", "—", None,
-            per_s, "commands/s", "—", cmd),
-    ]
-
-
 def _sqlite_baseline(path, batches, points):
     """Raw SQLite (WAL, synchronous=FULL) with telemetry_sqlite's table: one
     transaction of INSERT OR IGNORE per batch, same batch size. The storage floor."""
@@ -394,7 +298,8 @@ SCENARIOS = {
     "handshake_rate": handshake_rate,
     "frame_path": frame_path,
     "message_round_trips": message_round_trips,
-    "command_round_trip": command_round_trip,
     "telemetry_ingest": telemetry_ingest,
     "telemetry_ingest_postgres": telemetry_ingest_postgres,
 }
+# The command scenarios (tools/apiload as the API client) live in commands.py.
+SCENARIOS.update(commands.SCENARIOS)

@@ -5,11 +5,14 @@
 //  - BM_QueueRedisCommandLoop: the plugin's enqueue -> deliver (notification, pull
 //    script, DeliverFn) -> acked -> completed, as the backend drives it.
 // Both run `chains` independent agents/streams with one command in flight each, on
-// a private Redis started with AOF and appendfsync always (scripts/test-services.sh).
+// a private Redis started with AOF and appendfsync always (scripts/test-services.sh),
+// or on AGENTHOST_BENCH_REDIS_URL when set. The raw loop also runs 100 chains: the
+// agent count of bench/perf's Redis command scenario, which uses it as its baseline.
 // items_per_second is commands fully processed per second.
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -26,9 +29,14 @@ using namespace std::chrono_literals;
 
 constexpr int batch = 512;  // commands per benchmark iteration
 
-testsvc::RedisServer& server() {
+// AGENTHOST_BENCH_REDIS_URL: run against that server instead (bench/perf's Redis
+// command scenario points the raw loop at the very redis-server its backend uses).
+std::string redis_url() {
+    if (const char* u = std::getenv("AGENTHOST_BENCH_REDIS_URL"); u != nullptr && *u != '\0') {
+        return u;
+    }
     static testsvc::RedisServer s;
-    return s;
+    return s.url();
 }
 
 // Counts completions; the iteration ends when `batch` commands are done.
@@ -85,7 +93,7 @@ void BM_RawRedisStreamLoop(benchmark::State& state) {
     testing::FakeLogger log;  // outlives the loop's threads
     redis::LocalLoop loop(2);
     redis::ClientOptions o;
-    o.endpoint = *redis::parse_url(server().url());
+    o.endpoint = *redis::parse_url(redis_url());
     auto client = redis::Client::create(loop.native_loop(), o, log);
     client->start();
     testing::wait_until([&] { return client->healthy(); });
@@ -122,7 +130,12 @@ void BM_RawRedisStreamLoop(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * batch);
     client->stop();
 }
-BENCHMARK(BM_RawRedisStreamLoop)->Arg(1)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawRedisStreamLoop)
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(100)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ----------------------------------------------------------------- queue_redis
 
@@ -131,7 +144,7 @@ void BM_QueueRedisCommandLoop(benchmark::State& state) {
     testing::LiveContext ctx("bench-host");
     QueueConfig cfg;
     cfg.key_prefix = testsvc::fresh_redis_prefix();
-    auto q = RedisQueue::create(ctx, cfg, *redis::parse_url(server().url()));
+    auto q = RedisQueue::create(ctx, cfg, *redis::parse_url(redis_url()));
     if (!q->start().ok() || !testing::wait_until([&] { return q->healthy(); })) {
         state.SkipWithError("queue_redis did not connect");
         return;
@@ -154,11 +167,10 @@ void BM_QueueRedisCommandLoop(benchmark::State& state) {
         // What the backend session does: ack on delivery, then the stored result.
         q->attach(agent, "s", [&, agent](const sdk::CommandRecord& c) {
             q->acked(agent, c.command_id, [&, agent, id = c.command_id](sdk::Status) {
-                q->completed(agent, id, sdk::CommandState::succeeded,
-                             [&, agent](sdk::Status) {
-                                 gate.one();
-                                 enqueue_next(agent);
-                             });
+                q->completed(agent, id, sdk::CommandState::succeeded, [&, agent](sdk::Status) {
+                    gate.one();
+                    enqueue_next(agent);
+                });
             });
             return true;
         });
@@ -173,11 +185,7 @@ void BM_QueueRedisCommandLoop(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * batch);
     q->shutdown();
 }
-BENCHMARK(BM_QueueRedisCommandLoop)
-    ->Arg(1)
-    ->Arg(16)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueueRedisCommandLoop)->Arg(1)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace agenthost::plugins::queue_redis
