@@ -15,6 +15,6 @@ namespace agenthost::net::detail {
 // fresh stream, before the handshake (nothing may be buffered yet).
 void shrink_tls_buffers(TlsStream& stream, std::size_t bytes);
 
-inline constexpr std::size_t kAgentTlsBufferBytes = 4096;
+inline constexpr std::size_t kAgentTlsBufferBytes = 2048;
 
 }  // namespace agenthost::net::detail
