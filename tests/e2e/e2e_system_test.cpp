@@ -80,6 +80,39 @@ TEST(E2E, AgentRegistersAndCommandRoundTrips) {
     backend.stop_graceful();
 }
 
+// A command and a result far larger than the backend's 2 KiB per-connection TLS
+// buffers (kernel/net/tls_buffers.hpp) and than one TLS record cross both directions
+// intact: the stream passes them in many steps, not truncated or refused.
+TEST(E2E, LargeCommandAndResultCrossTheTlsBuffersIntact) {
+    Workspace ws({"gw-01"});
+    Backend backend(ws);
+    backend.start();
+    Gateway gw(ws, backend);
+    gw.start();
+    ASSERT_TRUE(wait_until([&] { return backend.agent_state("gw-01") == "online"; }, 30s))
+        << gw.process().log();
+
+    std::string text;
+    text.reserve(60000);
+    for (std::size_t i = 0; text.size() < 60000; ++i) {
+        text += std::to_string(i % 9973);
+        text.push_back('-');
+    }
+    text.resize(60000);
+    int status = 0;
+    std::string id = enqueue(backend, "gw-01",
+                             R"({"name":"builtin.echo","args":{"text":")" + text + R"("}})",
+                             &status);
+    ASSERT_EQ(status, 202);
+    ASSERT_EQ(wait_terminal(backend, id), "succeeded") << gw.process().log();
+    auto cmd = backend.api_json("GET", "/api/v1/commands/" + id).as_object();
+    ASSERT_TRUE(cmd.contains("result"));
+    const std::string result = json::serialize(cmd.at("result"));
+    EXPECT_NE(result.find(text), std::string::npos) << "result of " << result.size() << " bytes";
+    EXPECT_EQ(result.find("\"truncated\":true"), std::string::npos);
+    backend.stop_graceful();
+}
+
 TEST(E2E, DuplicateSessionIsRefusedAndFirstKeepsWorking) {
     Workspace ws({"gw-01"});
     Backend backend(ws);
