@@ -39,8 +39,12 @@ test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug -DAGENTHOST_WERROR=ON \
 	  -DAGENTHOST_SANITIZE=ON -DAGENTHOST_UNIT_ONLY=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	# --repeat until-pass:2: LeakSanitizer's own tracer occasionally dies at exit under
+	# load ("Tracer caught signal 11 ... LeakSanitizer has encountered a fatal error",
+	# seen once in ~100 runs of a clean test); a real leak or error fails both runs.
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L unit -j $(JOBS)
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L unit \
+	  -j $(JOBS) --repeat until-pass:2
 
 test-fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
