@@ -1,9 +1,8 @@
 #include "plugins/queue_redis/queue_config.hpp"
 
-#include <fstream>
 #include <string>
 
-#include "plugins/_common_redis/reply.hpp"
+#include "plugins/_common_redis/url_config.hpp"
 
 namespace agenthost::plugins::queue_redis {
 
@@ -39,14 +38,8 @@ sdk::Field int_field(const char* key, const char* what, double lo, double hi, st
 
 sdk::Schema config_schema() {
     const QueueConfig d;
-    return {
-        sdk::string_field("url")
-            .describe("Redis URL redis://[user:password@]host[:port][/db]; or use url_file")
-            .matches("redis://.+")
-            .is_secret(),
-        sdk::string_field("url_file")
-            .describe("File holding the Redis URL (keeps the password out of the config)")
-            .check_file(sdk::FileCheck::private_file),
+    sdk::Schema schema = redis::url_fields();
+    sdk::Schema own{
         sdk::string_field("key_prefix")
             .describe("Prefix of every Redis key and channel (one per cluster)")
             .matches("[A-Za-z0-9_.:{}-]{1,64}")
@@ -76,19 +69,14 @@ sdk::Schema config_schema() {
                   "A Redis reply later than this drops and re-opens the connection", 100, 60'000,
                   d.command_timeout_ms),
     };
+    schema.insert(schema.end(), own.begin(), own.end());
+    return schema;
 }
 
 void validate_config(const sdk::json::object& config, const std::string& path,
                      sdk::ConfigErrors& errors) {
     const QueueConfig c = parse_config(config);
-    if (c.url.empty() == c.url_file.empty()) {
-        errors.push_back({path + ".url", "set exactly one of url and url_file"});
-    }
-    if (!c.url.empty()) {
-        if (auto ep = redis::parse_url(c.url); !ep.ok()) {
-            errors.push_back({path + ".url", ep.status().message()});
-        }
-    }
+    redis::validate_url_choice(c.url, c.url_file, path, errors);
     if (c.max_backoff_s < c.ack_timeout_s) {
         errors.push_back({path + ".max_backoff_s", "must be at least ack_timeout_s (" +
                                                        std::to_string(c.ack_timeout_s) + ")"});
@@ -112,24 +100,6 @@ QueueConfig parse_config(const sdk::json::object& config) {
     c.rescan_interval_s = get_int(config, "rescan_interval_s", c.rescan_interval_s);
     c.command_timeout_ms = get_int(config, "command_timeout_ms", c.command_timeout_ms);
     return c;
-}
-
-sdk::Result<std::string> resolve_url(const QueueConfig& config) {
-    std::string url = config.url;
-    if (url.empty()) {
-        std::ifstream in(config.url_file);
-        if (!in || !std::getline(in, url)) {
-            return sdk::error(sdk::Errc::invalid_argument,
-                              "cannot read url_file " + config.url_file);
-        }
-        while (!url.empty() && (url.back() == '\r' || url.back() == ' ')) {
-            url.pop_back();
-        }
-    }
-    if (auto ep = redis::parse_url(url); !ep.ok()) {
-        return ep.status();
-    }
-    return url;
 }
 
 }  // namespace agenthost::plugins::queue_redis

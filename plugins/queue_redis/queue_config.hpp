@@ -35,7 +35,5 @@ void validate_config(const sdk::json::object& config, const std::string& path,
 // `config` has passed the schema (defaults filled in); missing keys fall back to the
 // defaults so tests may pass partial objects. Does not read url_file.
 QueueConfig parse_config(const sdk::json::object& config);
-// The URL to connect to: `url`, or the first line of `url_file`.
-sdk::Result<std::string> resolve_url(const QueueConfig& config);
 
 }  // namespace agenthost::plugins::queue_redis

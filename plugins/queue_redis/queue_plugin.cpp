@@ -1,3 +1,4 @@
+#include "plugins/_common_redis/url_config.hpp"
 #include "plugins/queue_redis/queue_plugin.hpp"
 
 #include <string>
@@ -59,7 +60,7 @@ void QueueRedisPlugin::stop() noexcept {
 sdk::Result<std::unique_ptr<sdk::Plugin>> make_plugin(sdk::PluginContext& ctx,
                                                       const sdk::json::object& config) {
     const QueueConfig c = parse_config(config);
-    auto url = resolve_url(c);
+    auto url = redis::resolve_url(c.url, c.url_file);
     if (!url.ok()) {
         return url.status();
     }

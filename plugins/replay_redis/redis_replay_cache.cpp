@@ -1,3 +1,4 @@
+#include "plugins/_common_redis/url_config.hpp"
 #include "plugins/replay_redis/redis_replay_cache.hpp"
 
 #include <algorithm>
@@ -450,7 +451,7 @@ sdk::ReplayStats RedisReplayCache::stats() const {
 sdk::Result<std::unique_ptr<sdk::Plugin>> make_plugin(sdk::PluginContext& ctx,
                                                       const sdk::json::object& config) {
     const ReplayConfig c = parse_config(config);
-    auto url = resolve_url(c);
+    auto url = redis::resolve_url(c.url, c.url_file);
     if (!url.ok()) {
         return url.status();
     }

@@ -1,9 +1,8 @@
 #include "plugins/replay_redis/replay_config.hpp"
 
-#include <fstream>
 #include <string>
 
-#include "plugins/_common_redis/reply.hpp"
+#include "plugins/_common_redis/url_config.hpp"
 
 namespace agenthost::plugins::replay_redis {
 
@@ -39,14 +38,8 @@ std::string_view to_string(Fallback f) noexcept {
 
 sdk::Schema config_schema() {
     const ReplayConfig d;
-    return {
-        sdk::string_field("url")
-            .describe("Redis URL redis://[user:password@]host[:port][/db]; or use url_file")
-            .matches("redis://.+")
-            .is_secret(),
-        sdk::string_field("url_file")
-            .describe("File holding the Redis URL (keeps the password out of the config)")
-            .check_file(sdk::FileCheck::private_file),
+    sdk::Schema schema = redis::url_fields();
+    sdk::Schema own{
         sdk::string_field("key_prefix")
             .describe("Prefix of every Redis key (one per cluster; all hosts must agree)")
             .matches("[A-Za-z0-9_.:{}-]{1,64}")
@@ -70,19 +63,14 @@ sdk::Schema config_schema() {
             .range(1, 1e9)
             .fallback(static_cast<std::int64_t>(d.local_capacity)),
     };
+    schema.insert(schema.end(), own.begin(), own.end());
+    return schema;
 }
 
 void validate_config(const sdk::json::object& config, const std::string& path,
                      sdk::ConfigErrors& errors) {
     const ReplayConfig c = parse_config(config);
-    if (c.url.empty() == c.url_file.empty()) {
-        errors.push_back({path + ".url", "set exactly one of url and url_file"});
-    }
-    if (!c.url.empty()) {
-        if (auto ep = redis::parse_url(c.url); !ep.ok()) {
-            errors.push_back({path + ".url", ep.status().message()});
-        }
-    }
+    redis::validate_url_choice(c.url, c.url_file, path, errors);
 }
 
 ReplayConfig parse_config(const sdk::json::object& config) {
@@ -96,24 +84,6 @@ ReplayConfig parse_config(const sdk::json::object& config) {
     c.local_capacity = static_cast<std::uint64_t>(
         get_int(config, "local_capacity", static_cast<std::int64_t>(c.local_capacity)));
     return c;
-}
-
-sdk::Result<std::string> resolve_url(const ReplayConfig& config) {
-    std::string url = config.url;
-    if (url.empty()) {
-        std::ifstream in(config.url_file);
-        if (!in || !std::getline(in, url)) {
-            return sdk::error(sdk::Errc::invalid_argument,
-                              "cannot read url_file " + config.url_file);
-        }
-        while (!url.empty() && (url.back() == '\r' || url.back() == ' ')) {
-            url.pop_back();
-        }
-    }
-    if (auto ep = redis::parse_url(url); !ep.ok()) {
-        return ep.status();
-    }
-    return url;
 }
 
 }  // namespace agenthost::plugins::replay_redis

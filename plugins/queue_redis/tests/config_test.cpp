@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "plugins/_common_redis/url_config.hpp"
 #include "plugins/queue_redis/queue_config.hpp"
 #include "plugins/queue_redis/queue_plugin.hpp"
 #include "plugins/queue_redis/redis_queue.hpp"
@@ -85,13 +86,13 @@ TEST(QueueRedisConfig, UrlFileIsReadAndChecked) {
     std::ofstream(file) << "redis://:pw@127.0.0.1:7001/1\n";
     QueueConfig c;
     c.url_file = file;
-    auto url = resolve_url(c);
+    auto url = redis::resolve_url(c.url, c.url_file);
     ASSERT_TRUE(url.ok()) << url.status().message();
     EXPECT_EQ(*url, "redis://:pw@127.0.0.1:7001/1");
     std::ofstream(file) << "http://nope\n";
-    EXPECT_EQ(resolve_url(c).status().code(), sdk::Errc::invalid_argument);
+    EXPECT_EQ(redis::resolve_url(c.url, c.url_file).status().code(), sdk::Errc::invalid_argument);
     c.url_file = dir.file("missing");
-    EXPECT_EQ(resolve_url(c).status().code(), sdk::Errc::invalid_argument);
+    EXPECT_EQ(redis::resolve_url(c.url, c.url_file).status().code(), sdk::Errc::invalid_argument);
 }
 
 TEST(QueueRedisRecord, ParsesTheHashLayout) {

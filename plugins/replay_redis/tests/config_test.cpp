@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "plugins/_common_redis/url_config.hpp"
 #include "plugins/replay_redis/redis_replay_cache.hpp"
 #include "plugins/replay_redis/replay_config.hpp"
 
@@ -77,12 +78,12 @@ TEST(ReplayRedisConfig, ExactlyOneUrlSourceAndDefaults) {
     ReplayConfig c = parse_config(sdk::json::object{{"url", "redis://h:1"}});
     EXPECT_EQ(c.key_prefix, "agenthost:r:");
     EXPECT_EQ(c.command_timeout_ms, 2000);
-    auto url = resolve_url(c);
+    auto url = redis::resolve_url(c.url, c.url_file);
     ASSERT_TRUE(url.ok());
     EXPECT_EQ(*url, "redis://h:1");
     c.url.clear();
     c.url_file = "/nonexistent/redis.url";
-    EXPECT_FALSE(resolve_url(c).ok());
+    EXPECT_FALSE(redis::resolve_url(c.url, c.url_file).ok());
 }
 
 }  // namespace
