@@ -170,10 +170,9 @@ TelemetryPgConfig parse_config(const json::object& c) {
     t.ingest.max_queue_points = static_cast<std::size_t>(get_int(c, "ingest_queue_points", 200000));
     t.ingest.max_group_points = static_cast<std::size_t>(get_int(c, "group_max_points", 20000));
     t.ingest.workers = static_cast<unsigned>(std::max<std::int64_t>(1, get_int(c, "writers", 2)));
-    t.results.max_queue = static_cast<std::size_t>(get_int(c, "result_queue", 10000));
-    // One result writer: group commit absorbs the load, and the pool keeps connections
-    // for the point writers, get_result, queries and the probe.
-    t.results.workers = 1;
+    // One result writer at a time (BatchQueue): group commit absorbs the load, and the
+    // pool keeps connections for the point writers, get_result, queries and the probe.
+    t.results.max_queued = static_cast<std::size_t>(get_int(c, "result_queue", 10000));
     t.max_retries = static_cast<unsigned>(get_int(c, "max_retries", 5));
     t.health_interval = milliseconds(get_int(c, "health_interval_ms", 2000));
     t.latency_warn_ms = get_number(c, "latency_warn_ms", 100.0);

@@ -46,33 +46,28 @@ private:
     sdk::Counter* retries_;
 };
 
-// The ResultWriter of the plugin: one pooled connection, one upsert per group.
-class PgResultWriter final : public ResultWriter {
-public:
-    PgResultWriter(std::shared_ptr<pg::Pool> pool, unsigned max_retries, sdk::Counter* retries)
-        : pool_(std::move(pool)), max_retries_(max_retries), retries_(retries) {}
-
-    sdk::Result<std::vector<bool>> write(std::span<const sdk::CommandResult> group) override {
-        std::vector<bool> out;
-        std::uint64_t retried = 0;
-        Status st = pool_->with_connection([&](pqxx::connection& c) -> Status {
-            out = store_results(c, group, max_retries_, &retried);
-            return {};
-        });
-        if (retries_ != nullptr && retried > 0) {
-            retries_->inc(retried);
-        }
-        if (!st) {
-            return st;
-        }
-        return out;
+// One group of results, one pooled connection, one upsert statement: the batch step of
+// the result BatchQueue. A failed group fails every result in it (none is acked).
+std::vector<sdk::Result<bool>> write_results(pg::Pool& pool, unsigned max_retries,
+                                             sdk::Counter* retries, sdk::Counter* write_errors,
+                                             const std::vector<sdk::CommandResult>& group) {
+    std::vector<bool> stored;
+    std::uint64_t retried = 0;
+    Status st = pool.with_connection([&](pqxx::connection& c) -> Status {
+        stored = store_results(c, group, max_retries, &retried);
+        return {};
+    });
+    if (retries != nullptr && retried > 0) {
+        retries->inc(retried);
     }
-
-private:
-    std::shared_ptr<pg::Pool> pool_;
-    unsigned max_retries_;
-    sdk::Counter* retries_;
-};
+    if (!st) {
+        if (write_errors != nullptr) {
+            write_errors->inc(group.size());
+        }
+        return std::vector<sdk::Result<bool>>(group.size(), sdk::Result<bool>(st));
+    }
+    return std::vector<sdk::Result<bool>>(stored.begin(), stored.end());
+}
 
 }  // namespace
 
@@ -156,7 +151,7 @@ Status TelemetryPostgresPlugin::start() {
     core_->retries =
         &m.counter("telemetry_pg_retries_total", "Group transactions retried after 40P01/40001.");
     core_->refused = &m.counter("telemetry_pg_refused_total",
-                                "Batches refused because the ingest queue was full.");
+                                "Telemetry batches and results refused because their queue was full.");
     core_->group_batches =
         &m.histogram("telemetry_pg_group_batches", "Batches coalesced into one group transaction.",
                      {1, 2, 4, 8, 16, 32, 64, 128, 256});
@@ -184,16 +179,12 @@ Status TelemetryPostgresPlugin::start() {
             }
         });
 
-    auto result_writer =
-        std::make_shared<PgResultWriter>(core_->pool, config_.max_retries, core_->retries);
     results_ = std::make_shared<ResultQueue>(
-        ctx_.blocking(), std::move(result_writer), config_.results,
-        [weak](std::size_t n, const Status& st) {
-            auto core = weak.lock();
-            if (core && !st) {
-                core->write_errors->inc(n);
-            }
-        });
+        ctx_.blocking(), gate_, config_.results,
+        [core = core_, retries = config_.max_retries](std::vector<sdk::CommandResult>& group) {
+            return write_results(*core->pool, retries, core->retries, core->write_errors, group);
+        },
+        sqlite::BatchCounters{nullptr, nullptr, core_->refused});
 
     core_->refresh();  // on the caller's thread once: the first scrape sees a real value
     register_health();
@@ -313,10 +304,10 @@ void TelemetryPostgresPlugin::stop() noexcept {
     if (queue_) {
         queue_->close();
     }
-    if (results_) {
-        results_->close();
-    }
     gate_->close();
+    if (results_) {
+        results_->clear();  // queued results are not acked: the agents resend them
+    }
 }
 
 void TelemetryPostgresPlugin::store_result(sdk::CommandResult result,

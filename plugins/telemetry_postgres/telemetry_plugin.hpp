@@ -4,7 +4,7 @@
 //    then queued in the bounded IngestQueue; group commits on the blocking pool;
 //    the completion follows the commit. A full queue fails fast (exhausted).
 //  - store_result: validated on the caller's thread, then queued in the bounded
-//    ResultQueue; groups are upserted in one statement each; the completion follows
+//    result BatchQueue (_common_sqlite); groups are upserted in one statement each; the completion follows
 //    the commit. A full queue fails fast (unavailable: the result is not acked).
 //  - get_result / query: one pooled connection each, on the pool.
 //  - health: "<name>:latency" (readiness; fails while the database is unreachable)
@@ -23,7 +23,7 @@
 #include "plugins/_common_postgres/pg_pool.hpp"
 #include "plugins/_common_sqlite/async_gate.hpp"
 #include "plugins/telemetry_postgres/ingest_queue.hpp"
-#include "plugins/telemetry_postgres/result_queue.hpp"
+#include "plugins/_common_sqlite/batch_queue.hpp"
 #include "plugins/telemetry_postgres/telemetry_pg.hpp"
 
 namespace agenthost::telemetry_postgres {
@@ -33,7 +33,7 @@ struct TelemetryPgConfig {
     std::string url_file;  // read at create(); wins over pool.url
     WriteMode write_mode = WriteMode::multirow;
     IngestOptions ingest;
-    ResultQueueOptions results;
+    sqlite::BatchLimits results{1000, 10000};  // results per upsert, queued results
     unsigned max_retries = 5;
     std::chrono::milliseconds health_interval{2000};
     double latency_warn_ms = 100;
@@ -72,7 +72,6 @@ public:
 
     // For tests: the queue in front of the database.
     const IngestQueue* ingest_queue() const noexcept { return queue_.get(); }
-    const ResultQueue* result_queue() const noexcept { return results_.get(); }
 
 private:
     struct Core;
@@ -84,6 +83,8 @@ private:
     std::shared_ptr<sqlite::AsyncGate> gate_ = std::make_shared<sqlite::AsyncGate>();
     std::shared_ptr<Core> core_;
     std::shared_ptr<IngestQueue> queue_;
+    // Group commit of results (the same queue as identity lease writes).
+    using ResultQueue = sqlite::BatchQueue<sdk::CommandResult, sdk::Result<bool>>;
     std::shared_ptr<ResultQueue> results_;
 };
 
