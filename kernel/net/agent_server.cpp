@@ -71,7 +71,8 @@ bool offers_subprotocol(const http::request<http::empty_body>& req) {
 struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
     State(runtime::Runtime& rt, Endpoint ep, std::shared_ptr<TlsContext> ctx, SessionLimits lim,
           std::string bind, HandlerFactory fac, std::size_t max)
-        : io(rt.io()),
+        : rt(rt),
+          io(rt.io()),
           endpoint(std::move(ep)),
           limits(lim),
           binding(std::move(bind)),
@@ -100,6 +101,7 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
     void abort_all(std::uint16_t code);
     void force_drained();
 
+    runtime::Runtime& rt;
     asio::io_context& io;
     Endpoint endpoint;
     SessionLimits limits;  // guarded by mu (set_limits); handshakes copy it
@@ -324,7 +326,10 @@ private:
 // ---- State --------------------------------------------------------------------------
 
 void AgentServer::State::do_accept() {
-    acceptor.async_accept(asio::make_strand(io),
+    // Each loop thread runs its own io_context (runtime::Runtime::connection_io), so a
+    // connection's handlers are serialised without a strand; connections are spread
+    // over the loops in turn.
+    acceptor.async_accept(rt.connection_io(),
                           beast::bind_front_handler(&State::on_accept, shared_from_this()));
 }
 

@@ -1,7 +1,8 @@
-// The runtime: the io_context and its threads, timers, the blocking pool, and the
+// The runtime: the io_contexts and their threads, timers, the blocking pool, and the
 // wiring of the registries. The only runtime TU that includes Asio.
 #include "kernel/runtime/runtime.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -113,20 +114,47 @@ struct Runtime::Impl {
         : options(std::move(o)),
           base_log(make_base_logger(options.log_level, options.log_format)),
           kernel_log(make_component_logger(base_log, "kernel", options.log_format == "json")),
-          work(asio::make_work_guard(io)),
-          scheduler(io, options.loop_threads),
+          loops(make_loops(options.loop_threads)),
+          scheduler(*loops.front(), options.loop_threads),
           blocking(options.blocking_threads),
           metrics(make_component_logger(base_log, "metrics", options.log_format == "json")),
           audit(services, make_component_logger(base_log, "audit", options.log_format == "json")) {
         services.set_withdraw_hook([this](std::string_view cap) { audit.on_withdraw(cap); });
+        keep_running();
+    }
+
+    // One io_context per loop thread, each run by exactly that thread (as nginx's
+    // workers): a handler never wakes another loop thread to run the next one, which
+    // a shared io_context does for almost every event (futex + epoll_wait switches).
+    // Concurrency hint 1 tells Asio so; posts from other threads stay safe.
+    static std::vector<std::unique_ptr<asio::io_context>> make_loops(unsigned n) {
+        std::vector<std::unique_ptr<asio::io_context>> v;
+        for (unsigned i = 0; i < n; ++i) {
+            v.push_back(std::make_unique<asio::io_context>(1));
+        }
+        return v;
+    }
+
+    // Restarts stopped loops and holds each open until stop() (threads_mu held).
+    void keep_running() {
+        if (!work.empty()) {
+            return;
+        }
+        for (auto& loop : loops) {
+            if (loop->stopped()) {
+                loop->restart();
+            }
+            work.push_back(asio::make_work_guard(*loop));
+        }
     }
 
     RuntimeOptions options;
     std::shared_ptr<spdlog::logger> base_log;
     std::shared_ptr<sdk::Logger> kernel_log;
-    // Destroyed after everything below that refers to it.
-    asio::io_context io;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    // Destroyed after everything below that refers to them. loops[0] is io().
+    std::vector<std::unique_ptr<asio::io_context>> loops;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::atomic<std::size_t> next_loop{0};
     LoopScheduler scheduler;
     PoolBlocking blocking;
     SystemClock clock;
@@ -159,7 +187,11 @@ Runtime::~Runtime() {
 }
 
 boost::asio::io_context& Runtime::io() {
-    return impl_->io;
+    return *impl_->loops.front();
+}
+boost::asio::io_context& Runtime::connection_io() {
+    auto& loops = impl_->loops;
+    return *loops[impl_->next_loop.fetch_add(1, std::memory_order_relaxed) % loops.size()];
 }
 sdk::Scheduler& Runtime::scheduler() {
     return impl_->scheduler;
@@ -219,17 +251,12 @@ bool Runtime::draining() const {
 void Runtime::run() {
     {
         std::lock_guard lock(impl_->threads_mu);
-        if (impl_->io.stopped()) {
-            impl_->io.restart();
-        }
-        if (!impl_->work) {
-            impl_->work.emplace(asio::make_work_guard(impl_->io));
-        }
-        for (unsigned i = 1; i < impl_->options.loop_threads; ++i) {
-            impl_->threads.emplace_back([this] { impl_->io.run(); });
+        impl_->keep_running();
+        for (std::size_t i = 1; i < impl_->loops.size(); ++i) {
+            impl_->threads.emplace_back([loop = impl_->loops[i].get()] { loop->run(); });
         }
     }
-    impl_->io.run();
+    impl_->loops.front()->run();
     std::vector<std::thread> others;
     {
         std::lock_guard lock(impl_->threads_mu);
@@ -244,7 +271,7 @@ void Runtime::run() {
 
 void Runtime::start_background() {
     std::lock_guard lock(impl_->threads_mu);
-    if (impl_->work && !impl_->threads.empty()) {
+    if (!impl_->work.empty() && !impl_->threads.empty()) {
         return;  // already running
     }
     // Threads left by a stop() issued from a loop thread are exiting: reap them.
@@ -256,14 +283,9 @@ void Runtime::start_background() {
         }
     }
     impl_->threads.clear();
-    if (impl_->io.stopped()) {
-        impl_->io.restart();
-    }
-    if (!impl_->work) {
-        impl_->work.emplace(asio::make_work_guard(impl_->io));
-    }
-    for (unsigned i = 0; i < impl_->options.loop_threads; ++i) {
-        impl_->threads.emplace_back([this] { impl_->io.run(); });
+    impl_->keep_running();
+    for (auto& loop : impl_->loops) {
+        impl_->threads.emplace_back([l = loop.get()] { l->run(); });
     }
 }
 
@@ -271,8 +293,10 @@ void Runtime::stop() {
     std::vector<std::thread> joinable;
     {
         std::lock_guard lock(impl_->threads_mu);
-        impl_->work.reset();
-        impl_->io.stop();
+        impl_->work.clear();
+        for (auto& loop : impl_->loops) {
+            loop->stop();
+        }
         // A loop thread cannot join itself; run() or the destructor joins it later.
         auto self = std::this_thread::get_id();
         for (auto it = impl_->threads.begin(); it != impl_->threads.end();) {

@@ -1,6 +1,6 @@
 #pragma once
-// The kernel runtime: the event loop (an io_context run by a small fixed number of
-// threads), the blocking pool, the clock, logging, metrics, health, routes, the
+// The kernel runtime: the event loops (one io_context per loop thread, a small fixed
+// number), the blocking pool, the clock, logging, metrics, health, routes, the
 // service registry and the audit forwarder. One Runtime per process (tests may make
 // several). Implementations live in kernel/runtime/*.cpp; only runtime.cpp and the
 // net/ TUs include Asio.
@@ -75,7 +75,11 @@ public:
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
 
+    // The main loop: listeners, plugin timers and posts (sdk::Scheduler), the API.
     boost::asio::io_context& io();
+    // The loop a new agent connection lives on: loop threads each run their own
+    // io_context, and connections are spread over them in turn (io() is one of them).
+    boost::asio::io_context& connection_io();
     sdk::Scheduler& scheduler();
     sdk::BlockingPool& blocking();
     sdk::Clock& clock();

@@ -390,11 +390,16 @@ TEST_F(AgentSessionTest, DeliverSendsSignedCommandFrame) {
     EXPECT_FALSE(queue.deliver(c));
 }
 
-TEST_F(AgentSessionTest, LeaseRenewedAtMostEveryHalfHeartbeat) {
+TEST_F(AgentSessionTest, LeaseRenewedOnActivityOnceHalfTheSpareLeaseHasPassed) {
+    // heartbeat 30 s, lease 90 s: renew 30 s after the last renewal, on activity.
     open_session();
     handler->on_activity();
     EXPECT_TRUE(identity.renews.empty());
-    clock.advance(15s);
+    clock.advance(29s);
+    handler->on_activity();
+    sched.run_until_idle();
+    EXPECT_TRUE(identity.renews.empty());
+    clock.advance(1s);
     handler->on_activity();
     sched.run_until_idle();
     EXPECT_EQ(identity.renews.size(), 1u);
@@ -403,10 +408,28 @@ TEST_F(AgentSessionTest, LeaseRenewedAtMostEveryHalfHeartbeat) {
     EXPECT_EQ(identity.renews.size(), 1u);
 }
 
+TEST(RenewInterval, LeavesRetriesBeforeTheLeaseLapses) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(backend::renew_interval(30, milliseconds(90'000)), milliseconds(30'000));
+    EXPECT_EQ(backend::renew_interval(10, milliseconds(45'000)), milliseconds(17'500));
+    // The last renewal + interval + one heartbeat of silence stays inside the lease.
+    for (std::int64_t hb : {1, 5, 10, 30}) {
+        for (std::int64_t lease_s : {3, 10, 45, 90, 600}) {
+            const milliseconds lease(lease_s * 1000);
+            if (lease <= milliseconds(2 * hb * 1000)) {
+                EXPECT_EQ(backend::renew_interval(hb, lease), milliseconds(hb * 500));
+                continue;
+            }
+            const auto worst = backend::renew_interval(hb, lease) + milliseconds(hb * 1000);
+            EXPECT_LT(worst, lease) << "hb " << hb << " lease " << lease_s;
+        }
+    }
+}
+
 TEST_F(AgentSessionTest, RenewNotFoundMeansReleased4409) {
     open_session();
     identity.renew_status = sdk::error(sdk::Errc::not_found, "released");
-    clock.advance(20s);
+    clock.advance(31s);
     handler->on_activity();
     sched.run_until_idle();
     EXPECT_EQ(conn->close_code(), 4409);
@@ -415,7 +438,7 @@ TEST_F(AgentSessionTest, RenewNotFoundMeansReleased4409) {
 TEST_F(AgentSessionTest, RenewConflictMeansRevoked4403) {
     open_session();
     identity.renew_status = sdk::error(sdk::Errc::conflict, "revoked");
-    clock.advance(20s);
+    clock.advance(31s);
     handler->on_activity();
     sched.run_until_idle();
     EXPECT_EQ(conn->close_code(), 4403);
