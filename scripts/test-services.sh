@@ -22,10 +22,15 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Below the kernel's ephemeral range: the fault tests stop a server and start it again
+# on the same port, and a port in that range can meanwhile become the local port of
+# some other outgoing connection (the restart then fails to bind).
 pick_port() {
-  local p i
+  local p i lo=32768 hi=60999 top
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  top=$(( lo > 21000 ? lo - 1 : 32767 ))
   for i in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % (top - 20000 + 1) ))
     if ! port_in_use "$p"; then echo "$p"; return 0; fi
   done
   die "no free port found"

@@ -373,6 +373,24 @@ void SessionCore::activity() {
         return;
     }
     renew_in_flight_ = true;
+    if (env_->renewals == nullptr) {
+        renew();
+        return;
+    }
+    // Held weakly: a session that ends before the tick is not kept alive for it, and
+    // its renewal is skipped (the close released the lease).
+    const bool queued = env_->renewals->add([weak = weak_from_this()] {
+        if (auto self = weak.lock(); self && !self->closed_atomic_.load()) {
+            self->renew();
+        }
+    });
+    if (!queued) {
+        renew_in_flight_ = false;  // shutting down; the next activity tries again
+    }
+}
+
+// Any thread: touches only what is fixed once the session is open.
+void SessionCore::renew() {
     auto self = shared_from_this();
     env_->identity->renew_session(peer_.identity, session_id_, cfg_.lease, [self](sdk::Status s) {
         self->post([self, s = std::move(s)] { self->on_renewed(s); });

@@ -23,6 +23,7 @@
 #include <agenthost/metrics.hpp>
 #include <agenthost/scheduler.hpp>
 
+#include "kernel/backend/renewal_ticker.hpp"
 #include "kernel/backend/session_registry.hpp"
 #include "kernel/crypto/keyring.hpp"
 #include "kernel/net/connection.hpp"
@@ -64,6 +65,9 @@ struct SessionEnv {
     sdk::Logger* logger = nullptr;
     sdk::Metrics* metrics = nullptr;  // optional
     SessionRegistry* registry = nullptr;
+    // Optional: due lease renewals go out together once per tick; null → each goes to
+    // the identity store as soon as it is due.
+    RenewalTicker* renewals = nullptr;
     // Fail-closed auditing: asked before a session opens and before a command is
     // dispatched; false → the hello is refused (1013) / the delivery is declined.
     // Empty: always true.

@@ -223,6 +223,8 @@ int run_backend(const config::KernelConfig& cfg) {
     env.metrics = &rt.metrics();
     SessionRegistry sessions;
     env.registry = &sessions;
+    RenewalTicker renewals(rt.scheduler(), std::chrono::seconds(1));
+    env.renewals = &renewals;
     // audit.fail_closed: sessions and the API ask before acting (kernel/runtime/
     // audit_forwarder.hpp); copied into every SessionEnv generation and the API deps.
     runtime::AuditForwarder& audit_gate = rt.audit_forwarder();
@@ -341,6 +343,7 @@ int run_backend(const config::KernelConfig& cfg) {
     if (drained_future.wait_for(kDrainTimeout + 2s) != std::future_status::ready) {
         log->warn("agent drain did not finish in time");
     }
+    renewals.stop();
     admin.stop();
     health.stop();
     rt.audit().record(sdk::AuditEvent{"kernel", "backend.stop", cfg.host_id, "success", {}});

@@ -47,6 +47,7 @@ private:
     void on_opened(sdk::Result<sdk::OpenSessionResult> result);
     void release_if_opened(const sdk::Result<sdk::OpenSessionResult>& result);
     void on_hello_timeout();
+    void renew();
     void on_renewed(sdk::Status status);
     // Rejects and closes: audit, metric, fatal `error` frame when allowed, close.
     void fail(std::uint16_t code, const std::string& reason, std::optional<std::string> ref,

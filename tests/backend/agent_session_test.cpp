@@ -426,6 +426,67 @@ TEST(RenewInterval, LeavesRetriesBeforeTheLeaseLapses) {
     }
 }
 
+class TickedSessionTest : public SessionFixture {
+protected:
+    TickedSessionTest() : SessionFixture(true) {}
+};
+
+TEST_F(TickedSessionTest, DueRenewalWaitsForTheTickThenReachesTheStoreOnce) {
+    open_session();
+    clock.advance(30s);
+    handler->on_activity();
+    sched.run_until_idle();
+    EXPECT_TRUE(identity.renews.empty());  // queued for the tick, not sent
+    EXPECT_EQ(ticker->queued(), 1u);
+    handler->on_activity();  // in flight: not queued twice
+    EXPECT_EQ(ticker->queued(), 1u);
+    sched.advance(1s);
+    EXPECT_EQ(identity.renews.size(), 1u);
+    EXPECT_EQ(ticker->queued(), 0u);
+    EXPECT_EQ(sched.pending_timers(), 0u);  // no tick while nothing is due
+    // The answer came back: the next renewal is due a full interval later.
+    clock.advance(29s);
+    handler->on_activity();
+    sched.advance(1s);
+    EXPECT_EQ(identity.renews.size(), 1u);
+    clock.advance(1s);
+    handler->on_activity();
+    sched.advance(1s);
+    EXPECT_EQ(identity.renews.size(), 2u);
+}
+
+TEST_F(TickedSessionTest, RevocationSeenAtATickedRenewalCloses4403) {
+    open_session();
+    identity.renew_status = sdk::error(sdk::Errc::conflict, "revoked");
+    clock.advance(31s);
+    handler->on_activity();
+    sched.advance(1s);
+    EXPECT_EQ(conn->close_code(), 4403);
+}
+
+TEST_F(TickedSessionTest, SessionClosedBeforeTheTickIsNotRenewed) {
+    open_session();
+    clock.advance(31s);
+    handler->on_activity();
+    EXPECT_EQ(ticker->queued(), 1u);
+    handler->on_close(1000);
+    sched.run_until_idle();
+    sched.advance(1s);
+    EXPECT_TRUE(identity.renews.empty());
+}
+
+TEST_F(TickedSessionTest, StoppedTickerDropsQueuedRenewalsAndTakesNoMore) {
+    open_session();
+    clock.advance(31s);
+    handler->on_activity();
+    EXPECT_EQ(ticker->queued(), 1u);
+    ticker->stop();
+    EXPECT_EQ(ticker->queued(), 0u);
+    sched.advance(2s);
+    EXPECT_TRUE(identity.renews.empty());
+    EXPECT_FALSE(ticker->add([] {}));
+}
+
 TEST_F(AgentSessionTest, RenewNotFoundMeansReleased4409) {
     open_session();
     identity.renew_status = sdk::error(sdk::Errc::not_found, "released");
@@ -499,6 +560,49 @@ TEST_F(FailClosedSessionTest, NoDispatchWhileAuditingIsDown) {
     sched.run_until_idle();
     EXPECT_EQ(sent_types().back(), "command");
     EXPECT_EQ(audits("command.dispatch"), 1u);
+}
+
+}  // namespace
+}  // namespace agenthost::testing
+
+namespace agenthost::testing {
+namespace {
+
+TEST(RenewalTicker, RunsEverythingQueuedInOneTickAndArmsOnlyWhileSomethingIsDue) {
+    FakeClock clock;
+    FakeScheduler sched{clock};
+    backend::RenewalTicker ticker(sched, std::chrono::seconds(1));
+    EXPECT_EQ(sched.pending_timers(), 0u);
+    int ran = 0;
+    for (int i = 0; i < 500; ++i) {
+        ASSERT_TRUE(ticker.add([&ran] { ++ran; }));
+    }
+    EXPECT_EQ(sched.pending_timers(), 1u);  // one tick for all of them
+    sched.advance(std::chrono::milliseconds(999));
+    EXPECT_EQ(ran, 0);
+    sched.advance(std::chrono::milliseconds(1));
+    EXPECT_EQ(ran, 500);
+    EXPECT_EQ(sched.pending_timers(), 0u);
+    // A renewal queued by a renewal (e.g. from its completion) waits for the next tick.
+    ticker.add([&] { ticker.add([&ran] { ran += 10; }); });
+    sched.advance(std::chrono::seconds(1));
+    EXPECT_EQ(ran, 500);
+    sched.advance(std::chrono::seconds(1));
+    EXPECT_EQ(ran, 510);
+}
+
+TEST(RenewalTicker, DestroyedTickerCancelsItsTick) {
+    FakeClock clock;
+    FakeScheduler sched{clock};
+    int ran = 0;
+    {
+        backend::RenewalTicker ticker(sched, std::chrono::seconds(1));
+        ticker.add([&ran] { ++ran; });
+        EXPECT_EQ(sched.pending_timers(), 1u);
+    }
+    EXPECT_EQ(sched.pending_timers(), 0u);
+    sched.advance(std::chrono::seconds(2));
+    EXPECT_EQ(ran, 0);
 }
 
 }  // namespace

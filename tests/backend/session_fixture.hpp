@@ -38,7 +38,11 @@ protected:
     static constexpr const char* kFingerprint =
         "1111111111111111111111111111111111111111111111111111111111111111";
 
-    SessionFixture() {
+    // `ticked`: renewals go through a 1 s RenewalTicker on the fake scheduler.
+    explicit SessionFixture(bool ticked = false) {
+        if (ticked) {
+            ticker = std::make_unique<backend::RenewalTicker>(sched, std::chrono::seconds(1));
+        }
         keys_ = crypto::Keyring::from_masters({{"k1", test_master_key()}});
         key_ = crypto::derive_agent_key(test_master_key(), kAgent);
         auto env = std::make_shared<backend::SessionEnv>();
@@ -56,6 +60,7 @@ protected:
         env->logger = &logger;
         env->metrics = &metrics;
         env->registry = &registry;
+        env->renewals = ticker.get();
         // audit.fail_closed gate: always admits unless a test clears audit_ok.
         env->can_audit = [this](std::string_view action) {
             audit_asked.emplace_back(action);
@@ -131,6 +136,7 @@ protected:
     FakeQueue queue;
     FakeTelemetry telemetry;
     backend::SessionRegistry registry;
+    std::unique_ptr<backend::RenewalTicker> ticker;
     bool audit_ok = true;
     std::vector<std::string> audit_asked;
     crypto::Keyring keys_ = crypto::Keyring::from_masters({});
