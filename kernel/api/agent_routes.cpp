@@ -62,7 +62,11 @@ void ApiHandlers::revoke(const sdk::HttpRequest& req, std::string agent_id,
         return;
     }
     auto self = shared_from_this();
+    // Before (lookups in flight are not remembered) and after (none read the old row
+    // from the cache): this host refuses the agent's commands from the revoke's answer on.
+    agent_cache_.invalidate(agent_id);
     deps_.identity->revoke(agent_id, [self, req, respond, agent_id](sdk::Status st) {
+        self->agent_cache_.invalidate(agent_id);
         if (!st.ok()) {
             if (st.code() == sdk::Errc::not_found) {
                 return respond(not_found("agent_not_found", "unknown agent"));

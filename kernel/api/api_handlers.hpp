@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "kernel/api/agent_cache.hpp"
 #include "kernel/api/api_json.hpp"
 #include "kernel/api/operator_api.hpp"
 
@@ -12,7 +13,8 @@ namespace agenthost::api {
 
 class ApiHandlers : public std::enable_shared_from_this<ApiHandlers> {
 public:
-    explicit ApiHandlers(ApiDeps deps) : deps_(deps) {}
+    explicit ApiHandlers(ApiDeps deps)
+        : deps_(deps), agent_cache_(deps.agent_cache_ttl, deps.agent_cache_max) {}
 
     // operator_api.cpp
     void agents_post(const sdk::HttpRequest& req, sdk::HttpResponder respond);
@@ -22,6 +24,10 @@ public:
     void enqueue(const sdk::HttpRequest& req, std::string agent_id, sdk::HttpResponder respond);
     void get_command(std::string command_id, sdk::HttpResponder respond, int status = 200);
     void cancel(const sdk::HttpRequest& req, std::string command_id, sdk::HttpResponder respond);
+    // The enqueue after the agent lookup (cached or fresh): 409/422 checks, then the queue.
+    void admit(const sdk::HttpRequest& req, sdk::NewCommand cmd, const sdk::AgentRecord& agent,
+               sdk::HttpResponder respond);
+    void submit(const sdk::HttpRequest& req, sdk::NewCommand cmd, sdk::HttpResponder respond);
 
     // agent_routes.cpp
     void agents_get(const sdk::HttpRequest& req, sdk::HttpResponder respond);
@@ -38,6 +44,7 @@ public:
 
 protected:
     ApiDeps deps_;
+    AgentCache agent_cache_;
 };
 
 // Maps a plugin failure to the API's answer (503 for unavailable, else 500).

@@ -3,6 +3,7 @@
 #include "kernel/api/operator_api.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include <boost/json/parse.hpp>
@@ -164,38 +165,60 @@ void ApiHandlers::enqueue(const sdk::HttpRequest& req, std::string agent_id,
         return respond(not_found("agent_not_found", "unknown agent"));
     }
     parsed.command.agent_id = agent_id;
+    // A recent record that admits the command is enough (agent_cache.hpp); anything
+    // else, refusals included, is asked of the identity store.
+    if (auto cached = agent_cache_.find(agent_id, AgentCache::Clock::now());
+        cached && admits(*cached, parsed.command.name)) {
+        return admit(req, std::move(parsed.command), *cached, std::move(respond));
+    }
     auto self = shared_from_this();
-    deps_.identity->get_agent(agent_id, [self, req, respond, cmd = std::move(parsed.command)](
+    const std::uint64_t epoch = agent_cache_.epoch();
+    deps_.identity->get_agent(agent_id, [self, req, respond, epoch,
+                                         cmd = std::move(parsed.command)](
                                             sdk::Result<sdk::AgentRecord> agent) mutable {
-        const std::string agent_id = cmd.agent_id;
-        const json::object details{{"agent_id", agent_id}, {"name", cmd.name}};
         if (!agent.ok()) {
             if (agent.status().code() == sdk::Errc::not_found) {
                 return respond(not_found("agent_not_found", "unknown agent"));
             }
             return respond(backend_failure(agent.status(), "identity store"));
         }
-        if (agent->revoked) {
-            self->audit(req, "command.enqueue", agent_id, "denied",
-                        json::object{{"agent_id", agent_id}, {"reason", "agent_revoked"}});
-            return respond(error_response(409, "agent_revoked", "the agent is revoked"));
+        if (!agent->revoked) {
+            self->agent_cache_.put(*agent, epoch, AgentCache::Clock::now());
         }
-        if (agent->capabilities) {
-            const auto& caps = *agent->capabilities;
-            if (std::find(caps.begin(), caps.end(), cmd.name) == caps.end()) {
-                self->audit(req, "command.enqueue", agent_id, "denied",
-                            json::object{{"agent_id", agent_id},
-                                         {"name", cmd.name},
-                                         {"reason", "unsupported_command"}});
-                return respond(error_response(422, "unsupported_command",
-                                              "the agent did not list this command"));
-            }
-        }
-        if (self->refuse_unaudited("command.enqueue", respond)) {
-            return;
-        }
-        self->deps_.queue->enqueue(std::move(cmd), [self, req, respond, agent_id,
-                                                    details](sdk::Result<sdk::EnqueueOutcome> r) {
+        self->admit(req, std::move(cmd), *agent, respond);
+    });
+}
+
+void ApiHandlers::admit(const sdk::HttpRequest& req, sdk::NewCommand cmd,
+                        const sdk::AgentRecord& agent, sdk::HttpResponder respond) {
+    const std::string& agent_id = cmd.agent_id;
+    if (agent.revoked) {
+        audit(req, "command.enqueue", agent_id, "denied",
+              json::object{{"agent_id", agent_id}, {"reason", "agent_revoked"}});
+        return respond(error_response(409, "agent_revoked", "the agent is revoked"));
+    }
+    if (!admits(agent, cmd.name)) {
+        audit(req, "command.enqueue", agent_id, "denied",
+              json::object{{"agent_id", agent_id},
+                           {"name", cmd.name},
+                           {"reason", "unsupported_command"}});
+        return respond(error_response(422, "unsupported_command",
+                                      "the agent did not list this command"));
+    }
+    if (refuse_unaudited("command.enqueue", respond)) {
+        return;
+    }
+    submit(req, std::move(cmd), std::move(respond));
+}
+
+void ApiHandlers::submit(const sdk::HttpRequest& req, sdk::NewCommand cmd,
+                         sdk::HttpResponder respond) {
+    auto self = shared_from_this();
+    const std::string agent_id = cmd.agent_id;
+    const json::object details{{"agent_id", agent_id}, {"name", cmd.name}};
+    deps_.queue->enqueue(
+        std::move(cmd),
+        [self, req, respond, agent_id, details](sdk::Result<sdk::EnqueueOutcome> r) {
             if (r.ok()) {
                 const auto& c = r->command;
                 json::object d = details;
@@ -231,7 +254,6 @@ void ApiHandlers::enqueue(const sdk::HttpRequest& req, std::string agent_id,
                     return respond(backend_failure(st, "command queue"));
             }
         });
-    });
 }
 
 void ApiHandlers::get_command(std::string command_id, sdk::HttpResponder respond, int status) {

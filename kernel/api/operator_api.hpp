@@ -4,6 +4,8 @@
 // (the listener's auth hook, see operator_auth.hpp), so handlers see an
 // authenticated request whose `actor` names the operator.
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -30,6 +32,11 @@ struct ApiDeps {
     // Fail-closed auditing: asked BEFORE an audited action (enqueue, cancel, revoke,
     // release); false → 503 audit_unavailable and nothing is done. Empty: always true.
     std::function<bool(std::string_view action)> can_audit;
+    // The enqueue check's agent lookup is remembered this long (agent_cache.hpp: only
+    // acceptances are served from it; this host's revocations invalidate at once).
+    // 0 asks the identity store on every enqueue.
+    std::chrono::milliseconds agent_cache_ttl{1000};
+    std::size_t agent_cache_max = 100000;
 };
 
 // Registers every route of API.md on `routes` (Listener::admin).

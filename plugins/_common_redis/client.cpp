@@ -121,6 +121,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     redisAsyncContext* ac = nullptr;
     std::uint64_t gen = 0;  // bumped per context: completions of an old one are ignored
     bool want_read = false, want_write = false, reading = false, writing = false;
+    bool flush_posted = false;  // a flush() is queued on the strand
     bool started = false, stopping = false, ready = false, retry_armed = false;
     bool ping_outstanding = false;
     std::chrono::milliseconds backoff{0};
@@ -207,6 +208,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             set_error("cannot watch socket: " + ec.message());
             redisAsyncFree(c);
             return schedule_reconnect();
+        }
+        // hiredis frees its read buffer whenever more than 16 KiB of it is idle, so a
+        // burst of replies reallocates (and frees a large chunk, which makes glibc
+        // consolidate its heap) again and again; keep up to 1 MiB instead.
+        if (c->c.reader != nullptr) {
+            c->c.reader->maxbuf = 1024 * 1024;
         }
         ac = c;
         ++gen;
@@ -374,8 +381,36 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
     void want(bool read, bool on) {
         (read ? want_read : want_write) = on;
-        if (on) {
-            arm(read);
+        if (!on) {
+            return;
+        }
+        if (!read && ac != nullptr && (ac->c.flags & REDIS_CONNECTED) != 0) {
+            // Commands were queued on a connected socket, which is almost always
+            // writable: write them at the end of this strand turn (everything issued
+            // meanwhile leaves in the same write) instead of a reactor round trip
+            // (epoll_ctl + epoll_wait) per command. A full socket buffer falls back to
+            // waiting for writability (flush() arms it).
+            if (!flush_posted) {
+                flush_posted = true;
+                asio::post(strand, [self = shared_from_this()] { self->flush(); });
+            }
+            return;
+        }
+        arm(read);
+    }
+
+    void flush() {
+        flush_posted = false;
+        if (ac == nullptr || !want_write) {
+            return;  // written meanwhile, or the connection is gone
+        }
+        if ((ac->c.flags & REDIS_CONNECTED) == 0) {
+            arm(false);  // a new connection still connecting: wait as usual
+            return;
+        }
+        redisAsyncHandleWrite(ac);
+        if (ac != nullptr && want_write) {
+            arm(false);
         }
     }
 

@@ -16,8 +16,6 @@ using sdk::Errc;
 
 namespace {
 
-// Commands read per pull; a full batch triggers another pull at once.
-constexpr std::size_t pull_batch = 100;
 // Redeliveries / deadlines handled per sweep (the rest on the next one).
 constexpr int sweep_limit = 500;
 
@@ -43,6 +41,8 @@ sdk::Status failure(const sdk::Result<redis::Reply>& r) {
     return redis::reply_status(*r);
 }
 
+}  // namespace
+
 std::vector<sdk::CommandRecord> records_of(const redis::Reply& arr) {
     std::vector<sdk::CommandRecord> out;
     for (const auto& flat : arr.elements) {
@@ -52,8 +52,6 @@ std::vector<sdk::CommandRecord> records_of(const redis::Reply& arr) {
     }
     return out;
 }
-
-}  // namespace
 
 // ------------------------------------------------------------------ sessions
 
@@ -190,11 +188,16 @@ void RedisQueue::pull(const std::string& agent_id) {
 void RedisQueue::on_pulled(const std::string& agent_id, const std::string& session_id,
                            sdk::Result<redis::Reply> r, bool was_attach) {
     const bool ok = failure(r).ok();
-    std::vector<sdk::CommandRecord> recs = ok ? records_of(*r) : std::vector<sdk::CommandRecord>{};
     if (!ok) {
         ctx_.logger().debug("queue read failed", {{"agent", agent_id},
                                                    {"error", failure(r).message()}});
     }
+    take_pulled(agent_id, session_id, ok,
+                ok ? records_of(*r) : std::vector<sdk::CommandRecord>{}, was_attach);
+}
+
+void RedisQueue::take_pulled(const std::string& agent_id, const std::string& session_id,
+                             bool ok, std::vector<sdk::CommandRecord> recs, bool was_attach) {
     bool again = false;
     {
         std::lock_guard lock(mu_);

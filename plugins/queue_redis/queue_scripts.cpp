@@ -103,9 +103,11 @@ if redis.call('EXISTS', s) == 0 then
 end
 local entry = redis.call('XADD', s, '*', 'id', id)
 local seq = redis.call('INCR', P .. 'seq')
-redis.call('HSET', ckey(id), 'id', id, 'agent', agent, 'name', ARGV[4], 'args', ARGV[5],
-  'state', 'queued', 'attempts', 0, 'created', now, 'updated', now, 'deadline', ARGV[7],
-  'entry', entry, 'seq', seq)
+-- The record as written (HGETALL order does not matter to the reader).
+local rec = {'id', id, 'agent', agent, 'name', ARGV[4], 'args', ARGV[5], 'state', 'queued',
+  'attempts', '0', 'created', now, 'updated', now, 'deadline', ARGV[7], 'entry', entry,
+  'seq', n(seq)}
+redis.call('HSET', ckey(id), unpack(rec))
 redis.call('ZADD', P .. 'all', seq, id)
 redis.call('ZADD', P .. 'agent:' .. agent, seq, id)
 redis.call('ZADD', P .. 'deadlines', ARGV[7], id)
@@ -113,12 +115,19 @@ redis.call('INCR', P .. 'depth')
 if ik then redis.call('SET', ik, id .. '\n' .. ARGV[10], 'NX', 'PX', ARGV[11]) end
 local owner = redis.call('GET', P .. 'owner:' .. agent)
 local here = 0
+local out = {}
 if owner == ARGV[12] then
   here = 1
+  -- The caller's session for this agent had no read in flight: this is that read (the
+  -- pull script's, minus re-asserting the ownership this host already holds).
+  if ARGV[13] == '1' then
+    read_new(agent, ARGV[12], tonumber(now), ARGV[14], tonumber(ARGV[15]), tonumber(ARGV[16]),
+      out)
+  end
 elseif owner then
   redis.call('PUBLISH', P .. 'notify:' .. owner, agent)
 end
-return {'ok', record(id), here}
+return {'ok', rec, here, out}
 )LUA");
     return s;
 }

@@ -23,7 +23,11 @@
 namespace agenthost::plugins::queue_redis::scripts {
 
 // ARGV: P agent id name args now deadline max_depth idem_key digest idem_ttl_ms host
-// -> {"ok", record, notify_local} | {"repeat", record} | {"conflict"} | {"full"}
+//       read count base_ms cap_ms
+// -> {"ok", record, notify_local, {record...}} | {"repeat", record} | {"conflict"} | {"full"}
+// With read = "1" and the agent owned by `host`, the script also does the pull
+// script's read (up to count new entries dispatched) and returns those records: the
+// caller then needs no separate pull round trip.
 const redis::Script& enqueue();
 // ARGV: P agent host now count base_ms cap_ms -> {record...} newly dispatched
 const redis::Script& pull();

@@ -243,6 +243,18 @@ void RedisQueue::enqueue(sdk::NewCommand cmd,
     }
     const std::int64_t now = ctx_.clock().now_unix_ms();
     const std::string agent_id = cmd.agent_id;
+    // The agent's session is here and no read is in flight: the enqueue script does the
+    // read too (one round trip instead of enqueue + pull), standing for the pull that a
+    // local enqueue would otherwise trigger, so the per-agent read order is kept.
+    std::optional<std::string> reading_for;  // the session this read is for
+    {
+        std::lock_guard lock(mu_);
+        auto it = agents_.find(agent_id);
+        if (!stopped_ && it != agents_.end() && !it->second.attaching && !it->second.pulling) {
+            it->second.pulling = true;
+            reading_for = it->second.session_id;
+        }
+    }
     redis::Argv args{config_.key_prefix,
                      cmd.agent_id,
                      util::uuid_v4(),
@@ -254,10 +266,24 @@ void RedisQueue::enqueue(sdk::NewCommand cmd,
                      cmd.idempotency_key,
                      cmd.request_digest,
                      std::to_string(config_.idempotency_ttl_s * 1000),
-                     host_};
+                     host_,
+                     reading_for ? "1" : "0",
+                     std::to_string(pull_batch),
+                     base_ms(),
+                     cap_ms()};
     auto self = shared_from_this();
     cmd_->eval(scripts::enqueue(), {}, std::move(args),
-               [self, done, agent_id](sdk::Result<redis::Reply> r) {
+               [self, done, agent_id, reading_for](sdk::Result<redis::Reply> r) {
+                   const bool ok = failure(r).ok();
+                   const bool read = ok && r->size() >= 4 && r->at(0).text() == "ok";
+                   if (reading_for) {
+                       // Ends the read this call stood for (empty when the script
+                       // refused the command or failed, like a failed pull).
+                       self->take_pulled(agent_id, *reading_for, ok,
+                                         read ? records_of(r->at(3))
+                                              : std::vector<sdk::CommandRecord>{},
+                                         false);
+                   }
                    if (auto st = failure(r); !st.ok()) {
                        self->unavailable_total_.inc(st.code() == Errc::unavailable ? 1 : 0);
                        return answer(done, Out(st));
@@ -280,7 +306,7 @@ void RedisQueue::enqueue(sdk::NewCommand cmd,
                        return answer(done, Out(sdk::EnqueueOutcome{std::move(*rec), false}));
                    }
                    self->count(CommandState::queued);
-                   if (r->at(2).as_integer().value_or(0) == 1) {
+                   if (!reading_for && r->at(2).as_integer().value_or(0) == 1) {
                        self->pull(agent_id);  // the agent's session is on this host
                    }
                    answer(done, Out(sdk::EnqueueOutcome{std::move(*rec), true}));

@@ -98,6 +98,10 @@ private:
     void pull(const std::string& agent_id);
     void on_pulled(const std::string& agent_id, const std::string& session_id,
                    sdk::Result<redis::Reply> r, bool was_attach);
+    // Ends a read (attach, pull, or an enqueue that read too): queues what it
+    // dispatched for the session and starts the next read if one was asked meanwhile.
+    void take_pulled(const std::string& agent_id, const std::string& session_id, bool ok,
+                     std::vector<sdk::CommandRecord> recs, bool was_attach);
     void pump(const std::string& agent_id);
     void on_tick(sdk::Result<redis::Reply> r);
     void on_ready();
@@ -126,7 +130,12 @@ private:
     std::array<sdk::Counter*, 9> state_total_{};
 };
 
+// Commands read per pull; a full batch triggers another pull at once.
+constexpr std::size_t pull_batch = 100;
+
 // Converts an HGETALL-style flat array into a command record (nullopt if malformed).
 std::optional<sdk::CommandRecord> parse_record(const redis::Reply& flat);
+// An array of such flat arrays (malformed ones skipped).
+std::vector<sdk::CommandRecord> records_of(const redis::Reply& arr);
 
 }  // namespace agenthost::plugins::queue_redis

@@ -321,9 +321,13 @@ std::vector<bool> store_results(pqxx::connection_base& conn,
     for (unsigned attempt = 0;; ++attempt) {
         try {
             // One statement: atomic without BEGIN/COMMIT, and one commit for the group.
+            // Prepared (per connection, by libpqxx on first use): no parse and plan of
+            // the unnest upsert per group.
+            conn.prepare("telemetry_store_results", sql);
             pqxx::nontransaction w(conn);
-            pqxx::result res = w.exec_params(sql, ids, agents, states, codes, outputs, encs,
-                                             truncs, started, finished, received);
+            pqxx::result res =
+                w.exec_prepared("telemetry_store_results", ids, agents, states, codes, outputs,
+                                encs, truncs, started, finished, received);
             for (const auto& row : res) {
                 auto it = winner.find(std::string_view(row[0].c_str(), row[0].size()));
                 if (it != winner.end()) {
@@ -347,8 +351,9 @@ std::optional<sdk::CommandResult> get_result(pqxx::connection_base& conn,
                                              const std::string& command_id) {
     static const std::string sql =
         std::string("SELECT ") + kResultColumns + " FROM results WHERE command_id = $1";
-    pqxx::nontransaction t(conn);  // one SELECT: no BEGIN/COMMIT needed
-    pqxx::result res = t.exec_params(sql, command_id);
+    conn.prepare("telemetry_get_result", sql);  // parsed and planned once per connection
+    pqxx::nontransaction t(conn);                // one SELECT: no BEGIN/COMMIT needed
+    pqxx::result res = t.exec_prepared("telemetry_get_result", command_id);
     if (res.empty()) {
         return std::nullopt;
     }

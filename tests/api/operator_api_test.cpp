@@ -278,6 +278,45 @@ TEST_F(OperatorApiTest, RevokeClosesLocalSessionWith4403) {
     EXPECT_EQ(call("POST", "/api/v1/agents/gw-99/revoke").status, 404);
 }
 
+// The enqueue check's lookup is remembered (agent_cache.hpp) for acceptances only; a
+// revoke through this API invalidates it at once.
+TEST_F(OperatorApiTest, AgentLookupCachedForAcceptancesOnlyAndRevokeInvalidates) {
+    EXPECT_EQ(enqueue(R"({"name":"builtin.echo"})").status, 202);
+    identity.available = false;  // only the cache can answer now
+    EXPECT_EQ(enqueue(R"({"name":"builtin.echo"})").status, 202);
+    // A would-be refusal is never taken from the cache: the store is asked (and is down).
+    EXPECT_EQ(enqueue(R"({"name":"not.listed"})").status, 503);
+    identity.available = true;
+    ASSERT_EQ(call("POST", "/api/v1/agents/gw-01/revoke").status, 200);
+    auto r = enqueue(R"({"name":"builtin.echo"})");
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(error_code(r), "agent_revoked");
+}
+
+TEST(OperatorApiAgentCache, ZeroTtlAsksTheStoreEveryTime) {
+    FakeRouteRegistry routes;
+    FakeIdentity identity;
+    FakeQueue queue;
+    FakeTelemetry telemetry;
+    FakeAuditSink audit;
+    FakeLogger logger;
+    backend::SessionRegistry sessions;
+    api::ApiDeps deps{&identity, &queue, &telemetry, &audit, &logger, &sessions};
+    deps.agent_cache_ttl = std::chrono::milliseconds(0);
+    ASSERT_TRUE(api::register_operator_api(routes, deps).ok());
+    sdk::AgentRecord a;
+    a.agent_id = "gw-01";
+    identity.agents["gw-01"] = a;
+    sdk::HttpRequest req;
+    req.method = "POST";
+    req.path = req.target = "/api/v1/agents/gw-01/commands";
+    req.body = R"({"name":"builtin.echo"})";
+    req.actor = "alice";
+    EXPECT_EQ(routes.call(sdk::Listener::admin, req)->status, 202);
+    identity.agents["gw-01"].revoked = true;  // behind the API's back (another host)
+    EXPECT_EQ(routes.call(sdk::Listener::admin, req)->status, 409);
+}
+
 TEST_F(OperatorApiTest, ReleaseClosesLocalSessionWith4409) {
     auto s = std::make_shared<RecordingSession>();
     sessions.add("gw-01", "s1", s);

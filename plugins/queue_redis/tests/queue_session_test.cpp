@@ -2,6 +2,8 @@
 // redelivery with growing delays, dead-lettering (with nothing left pending),
 // deadlines, detach/attach, and concurrent enqueues.
 
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -237,6 +239,73 @@ TEST_F(RedisQueueTest, ConcurrentEnqueuesAreDeliveredOnceEachInEnqueueOrder) {
         expected.push_back(it->command_id);
     }
     EXPECT_EQ(s.ids(), expected);
+}
+
+// Many enqueues in flight at once on the owner: each reply may carry the read (the
+// enqueue script reads when no other read is in flight) or leave it to a pull; either
+// way every command goes out once, in enqueue order.
+TEST_F(RedisQueueTest, PipelinedLocalEnqueuesAreDeliveredOnceEachInOrder) {
+    Session& s = session();
+    queue().attach("a", "s1", s.fn());
+    constexpr int n = 300;
+    std::mutex mu;
+    std::vector<std::string> accepted;
+    for (int i = 0; i < n; ++i) {
+        sdk::NewCommand c;
+        c.agent_id = "a";
+        c.name = "builtin.echo";
+        c.timeout_s = 3600;
+        queue().enqueue(std::move(c), [&](sdk::Result<EnqueueOutcome> r) {
+            ASSERT_TRUE(r.ok()) << r.status().message();
+            std::lock_guard lock(mu);
+            accepted.push_back(r->command.command_id);
+        });
+    }
+    ASSERT_TRUE(s.wait_count(n));
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock(mu);
+        return accepted.size() == static_cast<std::size_t>(n);
+    }));
+    std::lock_guard lock(mu);
+    EXPECT_EQ(s.ids(), accepted) << "replies arrive in script order, so does delivery";
+    EXPECT_EQ(transitions(CommandState::dispatched), static_cast<std::uint64_t>(n));
+}
+
+// On a private Redis, so that its command statistics are this test's alone.
+class PrivateRedisQueueTest : public RedisQueueTest {
+protected:
+    testsvc::RedisServer server;
+    std::string redis_url() override { return server.url(); }
+
+    std::int64_t evalsha_calls() {
+        const std::string info = raw({"INFO", "commandstats"}).text();
+        const std::string tag = "cmdstat_evalsha:calls=";
+        const auto at = info.find(tag);
+        return at == std::string::npos ? 0 : std::stoll(info.substr(at + tag.size()));
+    }
+};
+
+TEST_F(PrivateRedisQueueTest, EnqueueOnTheOwnerReadsInTheSameScript) {
+    cfg.sweep_interval_ms = 3600 * 1000;  // no sweep or rescan script meanwhile
+    queue();
+    // The subscriber's connect hook (a read of every attached stream) has run once
+    // its SUBSCRIBE is visible; the agent is attached only after that.
+    ASSERT_TRUE(wait_until([&] {
+        auto r = raw({"PUBSUB", "NUMSUB", key("notify:host-a")});
+        return r.size() == 2 && r.at(1).as_integer().value_or(0) == 1;
+    }));
+    Session& s = session();
+    queue().attach("a", "s1", s.fn());
+    enqueue_id("a");
+    ASSERT_TRUE(s.wait_count(1));
+    const auto before = evalsha_calls();
+    const auto id = enqueue_id("a");
+    ASSERT_TRUE(s.wait_count(2));
+    EXPECT_EQ(evalsha_calls() - before, 1) << "no separate pull script";
+    EXPECT_EQ(s.at_index(1).command_id, id);
+    EXPECT_EQ(s.at_index(1).state, CommandState::dispatched);
+    EXPECT_EQ(s.at_index(1).attempts, 1);
+    EXPECT_EQ(state(id), CommandState::dispatched);
 }
 
 }  // namespace
