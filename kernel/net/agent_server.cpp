@@ -10,7 +10,6 @@
 
 #include "kernel/crypto/x509.hpp"
 #include "kernel/net/detail.hpp"
-#include "kernel/net/tls_buffers.hpp"
 #include "kernel/runtime/process_probes.hpp"
 #include "kernel/runtime/runtime.hpp"
 
@@ -150,14 +149,13 @@ public:
           tls_(std::move(tls)),
           limits_(current_limits(*st_)),
           ws_(std::move(socket), tls_->native()),
-          executor_(ws_.get_executor()) {
-        shrink_tls_buffers(ws_.next_layer(), kAgentTlsBufferBytes);
-    }
+          executor_(ws_.get_executor()),
+          timer_(executor_) {}
 
     void run(std::string ip) {
         ip_ = std::move(ip);
-        remote_ = remote_address(beast::get_lowest_layer(ws_).socket());
-        beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
+        remote_ = remote_address(ws_.next_layer().socket());
+        arm_timer();
         ws_.next_layer().async_handshake(
             asio::ssl::stream_base::server,
             beast::bind_front_handler(&Handshake::on_tls, shared_from_this()));
@@ -168,16 +166,37 @@ public:
         // The saved executor: ws_ may have been moved into a session meanwhile.
         asio::post(executor_, [self = shared_from_this()] {
             if (!self->upgraded_) {
-                error_code ignored;
-                beast::get_lowest_layer(self->ws_).socket().close(ignored);
+                self->close_socket();
             }
         });
     }
 
 private:
+    // The handshake's deadline (TLS, the upgrade request, the response): its own timer,
+    // gone with this object once the session (which has its own) takes over.
+    void arm_timer() {
+        timer_.expires_after(limits_.handshake_timeout);
+        timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (ec || self->upgraded_ || self->ended_) {
+                return;  // re-armed, cancelled, or over
+            }
+            self->timed_out_ = true;
+            self->close_socket();  // the pending step completes with operation_aborted
+        });
+    }
+
+    bool timed_out(const error_code& ec) const {
+        return timed_out_ || ec == beast::error::timeout;
+    }
+
+    void close_socket() {
+        error_code ignored;
+        ws_.next_layer().socket().close(ignored);
+    }
+
     void on_tls(error_code ec) {
         if (ec) {
-            st_->metrics->handshake(ec == beast::error::timeout ? "timeout" : "tls_failed");
+            st_->metrics->handshake(timed_out(ec) ? "timeout" : "tls_failed");
             st_->log->debug("agent TLS handshake failed",
                             {{"remote", remote_},
                              {"error", tls_failure(ws_.next_layer().native_handle(), ec)}});
@@ -192,7 +211,7 @@ private:
 
     void on_request(error_code ec, std::size_t) {
         if (ec) {
-            st_->metrics->handshake(ec == beast::error::timeout ? "timeout" : "bad_request");
+            st_->metrics->handshake(timed_out(ec) ? "timeout" : "bad_request");
             return end();
         }
         const auto& req = parser_.get();
@@ -210,7 +229,6 @@ private:
             return respond(http::status::forbidden, "forbidden",
                            "client certificate carries no valid agent identity");
         }
-        beast::get_lowest_layer(ws_).expires_never();  // the session's timeouts take over
         websocket::stream_base::timeout to{};
         to.handshake_timeout = limits_.handshake_timeout;
         to.idle_timeout = websocket::stream_base::none();
@@ -222,7 +240,7 @@ private:
         }));
         ws_.read_message_max(0);  // WsSession enforces max_message_bytes itself
         // Bound the 101 write too (the session timer is not running yet).
-        beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
+        arm_timer();
         ws_.async_accept(req,
                          beast::bind_front_handler(&Handshake::on_upgrade, shared_from_this()));
     }
@@ -246,17 +264,16 @@ private:
     }
 
     void on_shutdown(error_code) {
-        error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        close_socket();
         end();
     }
 
     void on_upgrade(error_code ec) {
         if (ec) {
-            st_->metrics->handshake(ec == beast::error::timeout ? "timeout" : "bad_request");
+            st_->metrics->handshake(timed_out(ec) ? "timeout" : "bad_request");
             return end();
         }
-        beast::get_lowest_layer(ws_).expires_never();
+        timer_.cancel();  // the session's timer takes over
         st_->metrics->handshake("ok");
         PeerInfo peer{*cert_.identity, cert_.fingerprint, remote_};
         std::unique_ptr<ConnectionHandler> handler;
@@ -303,6 +320,8 @@ private:
     }
 
     void end() {
+        ended_ = true;
+        timer_.cancel();
         st_->release_address(ip_);
         st_->handshake_ended(this, false);
     }
@@ -312,6 +331,7 @@ private:
     SessionLimits limits_;  // as configured when this connection was accepted
     WsStream ws_;
     WsStream::executor_type executor_;
+    asio::steady_timer timer_;
     beast::flat_buffer buffer_;
     http::request_parser<http::empty_body> parser_;
     http::response<http::string_body> res_;
@@ -319,6 +339,8 @@ private:
     std::string remote_;
     std::string ip_;  // counted in State::per_address until the connection ends
     bool upgraded_ = false;
+    bool ended_ = false;
+    bool timed_out_ = false;
 };
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <agenthost/metrics.hpp>
 
 #include "kernel/net/connection.hpp"
+#include "kernel/net/fd_tls_stream.hpp"
 #include "kernel/net/tls.hpp"
 #include "kernel/net/token_bucket.hpp"
 
@@ -35,10 +36,12 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
+// The HTTPS listeners (operator API, admin) keep Asio's BIO-pair stream.
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Agent connections (both roles): TLS on the socket itself (fd_tls_stream.hpp).
 // deflateSupported = false: permessage-deflate is never negotiated (PROTOCOL.md §8), and
 // leaving it out drops the zlib code paths from every instantiation (compile time).
-using WsStream = websocket::stream<TlsStream, false>;
+using WsStream = websocket::stream<FdTlsStream, false>;
 
 inline constexpr const char* kSubprotocol = "agenthost.v1";
 inline constexpr std::uint16_t kAbnormal = 1006;  // transport dropped, no close frame

@@ -1,6 +1,9 @@
 #pragma once
-// Internal to kernel/net: right-sizes the per-connection buffers of Asio's TLS stream.
-// Only net/ .cpp files include this header (it pulls in Asio, Beast and OpenSSL).
+// Right-sizes the per-connection buffers of Asio's TLS stream. No longer part of ah_net:
+// the agent listener and the gateway dialer run TLS on the socket itself
+// (fd_tls_stream.hpp); tools/agentsim still compiles this file for its own Asio-stream
+// connections (--tls-buffer-bytes), so the load generator stays the client every
+// measurement so far used. It pulls in Asio, Beast and OpenSSL.
 
 #include <cstddef>
 

@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <boost/asio/connect.hpp>
 #include <boost/beast/http.hpp>
 
 #include "kernel/net/detail.hpp"
@@ -28,10 +29,22 @@ public:
           handler_(std::move(handler)),
           failed_(std::move(failed)),
           resolver_(asio::make_strand(rt.io())),
-          ws_(resolver_.get_executor(), tls_->native()) {}
+          ws_(resolver_.get_executor(), tls_->native()),
+          timer_(resolver_.get_executor()) {}
 
     void run() {
-        beast::get_lowest_layer(ws_).expires_after(limits_.handshake_timeout);
+        // Resolve, connect and the TLS handshake share one deadline (Beast's own
+        // handshake timeout bounds the upgrade that follows).
+        timer_.expires_after(limits_.handshake_timeout);
+        timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (ec || self->tls_done_) {
+                return;  // cancelled (or already queued when the handshake finished)
+            }
+            self->timed_out_ = true;
+            self->resolver_.cancel();
+            error_code ignored;
+            self->ws_.next_layer().socket().close(ignored);
+        });
         resolver_.async_resolve(
             url_.host, url_.port,
             beast::bind_front_handler(&Connect::on_resolve, shared_from_this()));
@@ -41,20 +54,21 @@ private:
     void on_resolve(error_code ec, tcp::resolver::results_type results) {
         if (ec) {
             return fail(sdk::Errc::unavailable,
-                        "cannot resolve " + url_.host + ": " + ec.message());
+                        "cannot resolve " + url_.host + ": " + why(ec));
         }
-        beast::get_lowest_layer(ws_).async_connect(
-            results, beast::bind_front_handler(&Connect::on_connect, shared_from_this()));
+        asio::async_connect(
+            ws_.next_layer().socket(), results,
+            beast::bind_front_handler(&Connect::on_connect, shared_from_this()));
     }
 
     void on_connect(error_code ec, const tcp::endpoint&) {
         if (ec) {
             return fail(sdk::Errc::unavailable,
-                        "cannot connect to " + url_.host + ":" + url_.port + ": " + ec.message());
+                        "cannot connect to " + url_.host + ":" + url_.port + ": " + why(ec));
         }
         // Small frames in request/answer pairs: disable Nagle (delayed-ACK stalls).
         error_code nd_ec;
-        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), nd_ec);
+        ws_.next_layer().socket().set_option(tcp::no_delay(true), nd_ec);
         SSL* ssl = ws_.next_layer().native_handle();
         error_code addr_ec;
         asio::ip::make_address(url_.host, addr_ec);
@@ -74,10 +88,11 @@ private:
     void on_tls(error_code ec) {
         SSL* ssl = ws_.next_layer().native_handle();
         if (ec) {
-            return fail(sdk::Errc::unavailable, ec == beast::error::timeout
-                                                    ? "TLS handshake timed out"
-                                                    : tls_failure(ssl, ec));
+            return fail(sdk::Errc::unavailable,
+                        timed_out_ ? "TLS handshake timed out" : tls_failure(ssl, ec));
         }
+        tls_done_ = true;
+        timer_.cancel();
         if (!tls_->pins().empty()) {
             if (auto msg = check_pins(ssl, tls_->pins()); !msg.empty()) {
                 return fail(sdk::Errc::permission_denied, msg);
@@ -86,9 +101,8 @@ private:
         auto cert = peer_cert(ssl, "");
         peer_.identity = cert.identity.value_or("");
         peer_.cert_fingerprint = cert.fingerprint;
-        peer_.remote_address = remote_address(beast::get_lowest_layer(ws_).socket());
+        peer_.remote_address = remote_address(ws_.next_layer().socket());
 
-        beast::get_lowest_layer(ws_).expires_never();
         websocket::stream_base::timeout to{};
         to.handshake_timeout = limits_.handshake_timeout;
         to.idle_timeout = websocket::stream_base::none();
@@ -115,8 +129,6 @@ private:
         }
         auto selected = res_[http::field::sec_websocket_protocol];
         if (selected != kSubprotocol) {
-            error_code ignored;
-            beast::get_lowest_layer(ws_).socket().close(ignored);
             return fail(sdk::Errc::unavailable, "backend did not select subprotocol agenthost.v1");
         }
         auto session = std::make_shared<WsSession>(std::move(ws_), std::move(peer_), limits_, tls_,
@@ -124,9 +136,14 @@ private:
         session->start(std::move(handler_));
     }
 
+    std::string why(const error_code& ec) const {
+        return timed_out_ ? std::string("timed out") : ec.message();
+    }
+
     void fail(sdk::Errc code, std::string message) {
+        timer_.cancel();
         error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        ws_.next_layer().socket().close(ignored);
         if (auto f = std::move(failed_)) {
             f(sdk::error(code, std::move(message)));
         }
@@ -140,6 +157,9 @@ private:
     std::function<void(sdk::Status)> failed_;
     tcp::resolver resolver_;
     WsStream ws_;
+    asio::steady_timer timer_;  // until the TLS handshake is done
+    bool timed_out_ = false;
+    bool tls_done_ = false;
     websocket::response_type res_;
     PeerInfo peer_;
 };

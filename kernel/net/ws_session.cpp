@@ -393,7 +393,14 @@ void WsSession::arm_timer() {
     if (close_requested_) {
         wake = std::min(wake, close_deadline_);
     }
-    timer_.expires_at(wake);
+    // Rounded up to a 250 ms grid, shared by every session: a loop thread holding
+    // thousands of sessions then wakes a few times a second for a batch of pings and
+    // deadline checks instead of once per session (each wake-up is a context switch).
+    // Every deadline here is seconds long; firing up to a quarter second late changes
+    // nothing, and never early.
+    constexpr Clock::duration kSlot = std::chrono::milliseconds(250);
+    const auto slots = (wake.time_since_epoch() + kSlot - Clock::duration(1)) / kSlot;
+    timer_.expires_at(Clock::time_point(slots * kSlot));
     timer_.async_wait(beast::bind_front_handler(&WsSession::on_timer, shared_from_this()));
 }
 
@@ -437,7 +444,7 @@ bool WsSession::backlogged() const {
 
 void WsSession::drop(std::uint16_t code) {
     error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    ws_.next_layer().socket().close(ignored);
     finish(code);
 }
 

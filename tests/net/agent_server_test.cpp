@@ -475,6 +475,58 @@ TEST_F(AgentServerTest, HeartbeatPingsAndIdleDrop) {
     EXPECT_EQ(server_events(0)->close_code, -1);
 }
 
+// The handshake deadline (its own timer since the TLS stream sits on the socket): a
+// peer that stalls before TLS, or after TLS but before its upgrade request, is counted
+// as a timeout and disconnected; the slot it held is released.
+TEST_F(AgentServerTest, StalledHandshakesTimeOut) {
+    SessionLimits limits;
+    limits.handshake_timeout = 1s;
+    start_server(limits);
+    const auto before = handshakes("timeout");
+
+    RawConn silent(server_->port(), nullptr);  // TCP only, never a ClientHello
+    ASSERT_TRUE(silent.ok()) << silent.error();
+    const auto& pki = Pki::main();
+    RawConn::Tls tls{pki.ca(), pki.agent_crt("gw-01"), pki.agent_key("gw-01")};
+    RawConn no_request(server_->port(), &tls);  // TLS done, no HTTP request
+    ASSERT_TRUE(no_request.ok()) << no_request.error();
+
+    EXPECT_TRUE(silent.wait_closed());
+    EXPECT_TRUE(no_request.wait_closed());
+    EXPECT_TRUE(wait_until([&] { return handshakes("timeout") == before + 2; }))
+        << handshakes("timeout") - before;
+    EXPECT_TRUE(wait_until([&] { return server_->active_count() == 0; }));
+    EXPECT_EQ(server_session_handlers(), 0u);
+}
+
+// Messages around and far above one TLS record (16 KiB) cross intact both ways: the
+// client's masked frames and the server's header + payload writes are gathered into
+// records, larger ones split over several, and reads reassemble them.
+TEST_F(AgentServerTest, MessagesAcrossRecordBoundariesEchoIntact) {
+    start_server();
+    auto c = connect_agent("gw-01");
+    ASSERT_TRUE(c.settle());
+    ASSERT_TRUE(c.events->opened) << c.message();
+    const std::vector<std::size_t> sizes{1, 125, 126, 16 * 1024 - 4, 16 * 1024, 16 * 1024 + 1,
+                                         65536, 300000};
+    std::vector<std::string> sent;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        std::string text(sizes[i], 'a');
+        for (std::size_t j = 0; j < text.size(); ++j) {
+            text[j] = static_cast<char>('a' + (j * 7 + i) % 26);
+        }
+        sent.push_back(text);
+        ASSERT_TRUE(c.events->connection()->send(std::move(text)));
+    }
+    ASSERT_TRUE(wait_until([&] { return c.events->message_count() == sizes.size(); }))
+        << c.events->message_count();
+    std::lock_guard lock(c.events->mu);
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        EXPECT_EQ(c.events->messages[i].size(), sizes[i]);
+        EXPECT_TRUE(c.events->messages[i] == sent[i]) << "message " << i;
+    }
+}
+
 TEST(WsClientUrl, Parses) {
     auto u = WsClient::parse_url("wss://backend.example:8444/agent/v1");
     ASSERT_TRUE(u);
