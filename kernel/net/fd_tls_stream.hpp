@@ -12,9 +12,9 @@
 //
 // Satisfies Beast's AsyncStream (websocket::stream<FdTlsStream>, http::async_read/write)
 // and provides the websocket teardown overloads below. All operations of one stream run
-// on its socket's executor (a strand); closing the socket completes pending operations
-// with operation_aborted and no later step touches the descriptor again (its number may
-// belong to another connection by then).
+// on its socket's executor (one loop thread); closing the socket completes pending
+// operations with operation_aborted and no later step touches the descriptor again (its
+// number may belong to another connection by then).
 
 #include <algorithm>
 #include <cstddef>

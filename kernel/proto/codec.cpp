@@ -9,8 +9,10 @@
 #include <charconv>
 #include <exception>
 #include <limits>
+#include <utility>
 
 #include "kernel/proto/b64url.hpp"
+#include "kernel/proto/envelope_parser.hpp"
 #include "kernel/proto/jws_header.hpp"
 #include "kernel/util/encoding.hpp"
 #include "kernel/util/ids.hpp"
@@ -80,63 +82,45 @@ std::optional<std::string> best_effort_ref(std::string_view payload_b64) {
     return obj ? id_of(*obj) : std::nullopt;
 }
 
-bool is_integer(const json::value& v) {
-    return v.is_int64() ||
-           (v.is_uint64() &&
-            v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
-}
-
-std::int64_t integer_of(const json::value& v) {
-    return v.is_int64() ? v.get_int64() : static_cast<std::int64_t>(v.get_uint64());
-}
-
-bool valid_nonce(const json::string& s) {
+bool valid_nonce(std::string_view s) {
     std::size_t bytes = 0;
-    return detail::b64url_valid(std::string_view(s.data(), s.size()), bytes) && bytes >= 16;
+    return detail::b64url_valid(s, bytes) && bytes >= 16;
 }
 
-const json::value* member(const json::object& o, std::string_view key) {
-    auto it = o.find(key);
-    return it == o.end() ? nullptr : &it->value();
-}
-
-// Envelope field shapes (4400); returns an empty string when all are fine.
-std::string_view envelope_error(const json::object& p) {
-    const json::value* v = member(p, "v");
-    if (v == nullptr || !is_integer(*v) || integer_of(*v) != 1) {
+// Envelope field shapes (4400), in PROTOCOL.md's order; empty when all are fine.
+std::string_view envelope_error(const detail::EnvelopeFields& f) {
+    using Kind = detail::EnvelopeFields::Kind;
+    if (f.v != Kind::integer || f.v_value != 1) {
         return "envelope field 'v' must be the integer 1";
     }
-    const json::value* type = member(p, "type");
-    if (type == nullptr || !type->is_string()) {
+    if (f.type != Kind::string) {
         return "envelope field 'type' must be a string";
     }
-    const json::value* id = member(p, "id");
-    if (id == nullptr || !id->is_string() ||
-        !util::is_uuid(std::string_view(id->get_string().data(), id->get_string().size()))) {
+    if (f.id != Kind::string || !util::is_uuid(f.id_text)) {
         return "envelope field 'id' must be a UUID string";
     }
-    const json::value* agent = member(p, "agent");
-    if (agent == nullptr || !agent->is_string()) {
+    if (f.agent != Kind::string) {
         return "envelope field 'agent' must be a string";
     }
-    const json::value* ts = member(p, "ts");
-    if (ts == nullptr || !is_integer(*ts)) {
+    if (f.ts != Kind::integer) {
         return "envelope field 'ts' must be an integer (Unix ms)";
     }
-    const json::value* nonce = member(p, "nonce");
-    if (nonce == nullptr || !nonce->is_string() || !valid_nonce(nonce->get_string())) {
+    if (f.nonce != Kind::string || !valid_nonce(f.nonce_text)) {
         return "envelope field 'nonce' must be canonical base64url of at least 16 bytes";
     }
-    const json::value* body = member(p, "body");
-    if (body == nullptr || !body->is_object()) {
+    if (f.body != Kind::object) {
         return "envelope field 'body' must be an object";
     }
     return {};
 }
 
-std::string_view sv(const json::value& v) {
-    const json::string& s = v.get_string();
-    return std::string_view(s.data(), s.size());
+// The message id an `error` frame may echo (as id_of() reads it from an object).
+std::optional<std::string> ref_of(const detail::EnvelopeFields& f) {
+    if (f.id != detail::EnvelopeFields::Kind::string || f.id_text.empty() ||
+        f.id_text.size() > kMaxRefChars) {
+        return std::nullopt;
+    }
+    return f.id_text;
 }
 
 // Appends `s` as a JSON string exactly as Boost.JSON's serializer writes it: the
@@ -237,35 +221,35 @@ Verified verify_impl(std::string_view frame, const crypto::Keyring& keys,
         return reject(kAuthFailed, "bad signature", best_effort_ref(p64));
     }
     // 6. payload is a JSON object
-    // The payload's values live in one arena that the envelope's body keeps alive:
-    // one allocation instead of one per member, and nothing to free piecemeal.
-    auto payload = parse_object(payload_bytes, json::make_shared_resource<json::monotonic_resource>(
-                                                   2 * payload_bytes.size() + 512));
-    if (!payload) {
+    // Read as a stream: the envelope members go straight to their fields and only the
+    // body is built, in one arena that the envelope's body keeps alive (one allocation
+    // instead of one per member, nothing to free piecemeal).
+    detail::EnvelopeFields f;
+    if (!detail::parse_envelope(payload_bytes,
+                                json::make_shared_resource<json::monotonic_resource>(
+                                    2 * payload_bytes.size() + 512),
+                                f)) {
         return reject(kMalformed, "payload is not a JSON object");
     }
-    std::optional<std::string> ref = id_of(*payload);
     // 7. envelope field types
-    if (auto err = envelope_error(*payload); !err.empty()) {
-        return reject(kMalformed, std::string(err), std::move(ref));
+    if (auto err = envelope_error(f); !err.empty()) {
+        return reject(kMalformed, std::string(err), ref_of(f));
     }
-    std::string_view agent = sv(payload->at("agent"));
     // 8. agent equals the session identity
-    if (agent != opts.expected_agent) {
-        return reject(kForbidden, "agent does not match the session identity", std::move(ref));
+    if (f.agent_text != opts.expected_agent) {
+        return reject(kForbidden, "agent does not match the session identity", ref_of(f));
     }
-    const std::int64_t ts = integer_of(payload->at("ts"));
     // 9. skew
-    if (!within_skew(opts.now_ms, ts, opts.max_skew_ms)) {
-        return reject(kStale, "ts outside the allowed clock skew", std::move(ref));
+    if (!within_skew(opts.now_ms, f.ts_value, opts.max_skew_ms)) {
+        return reject(kStale, "ts outside the allowed clock skew", ref_of(f));
     }
     // The body is move-constructed (never assigned) so that it keeps the arena's
     // storage: assigning across memory resources copies every member.
     Verified out;
-    out.envelope.emplace(Envelope{std::move(header->kid), 1, std::string(sv(payload->at("type"))),
-                                  std::string(sv(payload->at("id"))), std::string(agent), ts,
-                                  std::string(sv(payload->at("nonce"))),
-                                  json::object(std::move(payload->at("body").as_object()))});
+    out.envelope.emplace(Envelope{std::move(header->kid), 1, std::move(f.type_text),
+                                  std::move(f.id_text), std::move(f.agent_text), f.ts_value,
+                                  std::move(f.nonce_text),
+                                  json::object(std::move(*f.body_object))});
     return out;
 }
 
@@ -282,9 +266,13 @@ Verified verify(std::string_view frame, const crypto::Keyring& keys, const Verif
     }
 }
 
-std::string encode(std::string_view type, std::string_view agent, const json::object& body,
-                   std::string_view kid, std::string_view agent_key, std::int64_t now_ms,
-                   std::string id, std::string nonce) {
+namespace {
+
+// Signs one frame whose body `append_body(payload)` writes as JSON.
+template <typename AppendBody>
+std::string encode_with(std::string_view type, std::string_view agent, AppendBody&& append_body,
+                        std::string_view kid, std::string_view agent_key, std::int64_t now_ms,
+                        std::string id, std::string nonce) {
     if (id.empty()) {
         id = util::uuid_v4();
     }
@@ -313,7 +301,7 @@ std::string encode(std::string_view type, std::string_view agent, const json::ob
     payload.append(R"(,"nonce":)");
     append_json_string(payload, nonce);
     payload.append(R"(,"body":)");
-    append_json_object(payload, body);
+    append_body(payload);
     payload.push_back('}');
 
     std::string frame;
@@ -327,6 +315,25 @@ std::string encode(std::string_view type, std::string_view agent, const json::ob
     detail::b64url_encode_append(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac),
                                  frame);
     return frame;
+}
+
+}  // namespace
+
+std::string encode(std::string_view type, std::string_view agent, const json::object& body,
+                   std::string_view kid, std::string_view agent_key, std::int64_t now_ms,
+                   std::string id, std::string nonce) {
+    return encode_with(
+        type, agent, [&body](std::string& out) { append_json_object(out, body); }, kid,
+        agent_key, now_ms, std::move(id), std::move(nonce));
+}
+
+std::string encode_serialized(std::string_view type, std::string_view agent,
+                              std::string_view body_json, std::string_view kid,
+                              std::string_view agent_key, std::int64_t now_ms, std::string id,
+                              std::string nonce) {
+    return encode_with(
+        type, agent, [body_json](std::string& out) { out.append(body_json); }, kid, agent_key,
+        now_ms, std::move(id), std::move(nonce));
 }
 
 }  // namespace agenthost::proto

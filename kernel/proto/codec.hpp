@@ -67,4 +67,12 @@ std::string encode(std::string_view type, std::string_view agent, const json::ob
                    std::string_view kid, std::string_view agent_key, std::int64_t now_ms,
                    std::string id = {}, std::string nonce = {});
 
+// The same with the body already serialized: `body_json` must be the text of one JSON
+// object (it is copied into the payload as is, not checked). For senders that write a
+// fixed-shape body directly, such as a load generator, instead of building objects.
+std::string encode_serialized(std::string_view type, std::string_view agent,
+                              std::string_view body_json, std::string_view kid,
+                              std::string_view agent_key, std::int64_t now_ms,
+                              std::string id = {}, std::string nonce = {});
+
 }  // namespace agenthost::proto

@@ -2,10 +2,12 @@
 // NonceCache: the bounded, sharded (agent, nonce) set behind replay_memory and behind
 // replay_redis' local fallback (plugins/_common_replay: a static library, not a plugin).
 //
-// Each shard holds a hash map key -> expiry (O(1) check-and-insert) and an expiry
-// index of time buckets (bucket = expiry / bucket_ms) whose items point at map keys.
-// Expiries are mostly monotonic (now + window), so the index is nearly a FIFO and
-// purging pops whole expired buckets from its front in amortised O(1).
+// Each shard holds a NonceTable key -> expiry (O(1) check-and-insert, one allocation
+// per entry, see nonce_table.hpp) and an expiry index of time buckets (bucket =
+// expiry / bucket_ms) whose items point at table entries. Expiries are mostly
+// monotonic (now + window), so the index is nearly a FIFO: inserts append to the
+// newest bucket (remembered, so no tree lookup per insert) and purging pops whole
+// expired buckets from its front in amortised O(1).
 //
 // Bounds: the capacity is global (an atomic count). An insert at capacity first
 // purges expired entries exactly (its own shard, then every shard) and only then
@@ -21,10 +23,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "plugins/_common_replay/nonce_table.hpp"
 
 namespace agenthost::replay {
 
@@ -51,29 +53,36 @@ public:
 
     std::uint64_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
     std::uint64_t capacity() const noexcept { return options_.capacity; }
-    // Best estimate of the heap memory held: map nodes, bucket arrays, index items
-    // and key strings (see bytes_per_entry_overhead()).
+    // Best estimate of the heap memory held: table entries (keys inline), table
+    // slots and index items (see bytes_per_entry_overhead()).
     std::uint64_t bytes() const noexcept;
     static std::uint64_t bytes_per_entry_overhead() noexcept;
 
 private:
+    using Node = NonceTable::Node;
     struct Item {
-        const std::string* key;  // points into the owning shard's map node (stable)
-        std::int64_t expiry;     // the expiry this item was indexed with
+        Node* node;           // the table entry (alive while an item of its expiry exists)
+        std::int64_t expiry;  // the expiry this item was indexed with
     };
+    using Buckets = std::map<std::int64_t, std::vector<Item>>;
     struct alignas(64) Shard {
         std::mutex mu;
-        std::unordered_map<std::string, std::int64_t> map;
-        std::map<std::int64_t, std::vector<Item>> buckets;
+        NonceTable table;
+        Buckets buckets;
+        // The bucket the last item went to (end(): none): with expiries near
+        // now + window almost every insert lands there.
+        Buckets::iterator last;
         // <= the smallest indexed expiry: nothing can be due while now < hint.
         std::int64_t hint = INT64_MIN;
+        Shard() : last(buckets.end()) {}
     };
 
-    Shard& shard_for(std::string_view key) noexcept;
+    Shard& shard_for(std::uint64_t hash) noexcept;
     bool try_reserve() noexcept;
-    void insert_locked(Shard& s, std::string key, std::int64_t expiry);
-    void index_locked(Shard& s, const std::string* key, std::int64_t expiry);
-    // Drops an item's entry if the map still holds it with the item's expiry (an
+    void insert_locked(Shard& s, std::string_view key, std::uint64_t hash, std::int64_t expiry);
+    void index_locked(Shard& s, Node* node, std::int64_t expiry);
+    void erase_bucket_locked(Shard& s, Buckets::iterator it);
+    // Drops an item's entry if the table still holds it with the item's expiry (an
     // entry refreshed after expiring has a newer item further on).
     void drop_item_locked(Shard& s, const Item& item);
     void purge_whole_buckets_locked(Shard& s, std::int64_t now_ms);
@@ -82,7 +91,8 @@ private:
     Options options_;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::atomic<std::uint64_t> size_{0};
-    std::atomic<std::uint64_t> key_heap_bytes_{0};
+    std::atomic<std::uint64_t> node_bytes_{0};  // malloc chunks of the table entries
+    std::uint64_t hash_k0_ = 0, hash_k1_ = 0;  // random SipHash key of this cache
 };
 
 }  // namespace agenthost::replay

@@ -1,6 +1,8 @@
 #include "kernel/crypto/keyring.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -78,6 +80,32 @@ TEST(Hmac, Rfc4231TestCase1AndRepeatedUse) {
                   "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
         EXPECT_EQ(util::hex_encode(crypto::hmac_sha256("Jefe", "what do ya want for nothing?")),
                   "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+}
+
+// Many sessions' keys on one thread (more keys than the per-thread context slots, so
+// slots are shared and re-keyed): every MAC equals OpenSSL's one-shot HMAC.
+TEST(Hmac, ManyAlternatingKeysMatchOneShotHmac) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 300; ++i) {
+        keys.push_back(crypto::derive_agent_key(test_master(), "gw-" + std::to_string(i)));
+    }
+    keys.push_back("");
+    keys.push_back("short");
+    for (int round = 0; round < 3; ++round) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            const std::string& key = keys[(i * 7 + static_cast<std::size_t>(round)) % keys.size()];
+            const std::string data = "frame " + std::to_string(i) + std::string(i % 97, 'x');
+            unsigned char want[EVP_MAX_MD_SIZE];
+            unsigned int len = 0;
+            static const unsigned char kEmpty = 0;
+            const void* k = key.empty() ? static_cast<const void*>(&kEmpty) : key.data();
+            HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
+                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), want, &len);
+            ASSERT_EQ(crypto::hmac_sha256(key, data),
+                      std::string(reinterpret_cast<const char*>(want), len))
+                << "round " << round << " key " << i;
+        }
     }
 }
 

@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <limits>
+#include <optional>
+#include <vector>
 #include <set>
 #include <string>
 
+#include "kernel/proto/b64url.hpp"
 #include "kernel/proto/messages.hpp"
 #include "kernel/util/encoding.hpp"
 #include "kernel/util/ids.hpp"
@@ -448,4 +451,200 @@ TEST(Codec, UnknownTypeIsRejectedAfterVerify) {
     auto body = proto::parse_agent_body(v.envelope->type, v.envelope->body, 1000);
     ASSERT_FALSE(body.ok());
     EXPECT_NE(body.status().message().find("unknown message type"), std::string::npos);
+}
+
+// ---- the streaming envelope parse equals the DOM reading it replaced ----------------
+
+namespace {
+
+// What verify() decided before the envelope was parsed as a stream: json::parser into
+// an object (the last of duplicate members kept), then the member checks.
+struct Reference {
+    bool ok = false;
+    std::string reason;
+    std::optional<std::string> ref;
+    std::string type, id, agent, nonce, body;
+    std::int64_t ts = 0;
+};
+
+Reference reference_verify(const std::string& payload, const proto::VerifyOptions& o) {
+    Reference r;
+    json::error_code ec;
+    json::value doc = json::parse(payload, ec);
+    if (ec || !doc.is_object()) {
+        r.reason = "payload is not a JSON object";
+        return r;
+    }
+    const json::object& p = doc.get_object();
+    auto get = [&](std::string_view k) -> const json::value* { return p.if_contains(k); };
+    auto is_int = [](const json::value* v) {
+        return v != nullptr &&
+               (v->is_int64() || (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(
+                                                                            INT64_MAX)));
+    };
+    auto int_of = [](const json::value* v) {
+        return v->is_int64() ? v->get_int64() : static_cast<std::int64_t>(v->get_uint64());
+    };
+    auto str = [](const json::value* v) {
+        return std::string(v->get_string().data(), v->get_string().size());
+    };
+    if (const json::value* id = get("id"); id != nullptr && id->is_string() &&
+                                           !id->get_string().empty() &&
+                                           id->get_string().size() <= 128) {
+        r.ref = str(id);
+    }
+    const json::value* n = get("nonce");
+    if (!is_int(get("v")) || int_of(get("v")) != 1) {
+        r.reason = "envelope field 'v' must be the integer 1";
+    } else if (get("type") == nullptr || !get("type")->is_string()) {
+        r.reason = "envelope field 'type' must be a string";
+    } else if (get("id") == nullptr || !get("id")->is_string() || !util::is_uuid(str(get("id")))) {
+        r.reason = "envelope field 'id' must be a UUID string";
+    } else if (get("agent") == nullptr || !get("agent")->is_string()) {
+        r.reason = "envelope field 'agent' must be a string";
+    } else if (!is_int(get("ts"))) {
+        r.reason = "envelope field 'ts' must be an integer (Unix ms)";
+    } else if (std::size_t bytes = 0; n == nullptr || !n->is_string() ||
+                                      !proto::detail::b64url_valid(str(n), bytes) || bytes < 16) {
+        r.reason = "envelope field 'nonce' must be canonical base64url of at least 16 bytes";
+    } else if (get("body") == nullptr || !get("body")->is_object()) {
+        r.reason = "envelope field 'body' must be an object";
+    } else if (str(get("agent")) != o.expected_agent) {
+        r.reason = "agent does not match the session identity";
+    } else if (const auto ts = static_cast<std::uint64_t>(int_of(get("ts"))),
+               now = static_cast<std::uint64_t>(o.now_ms);
+               (int_of(get("ts")) >= o.now_ms ? ts - now : now - ts) >
+               static_cast<std::uint64_t>(o.max_skew_ms)) {
+        r.reason = "ts outside the allowed clock skew";
+    } else {
+        r.ok = true;
+        r.type = str(get("type"));
+        r.id = str(get("id"));
+        r.agent = str(get("agent"));
+        r.nonce = str(n);
+        r.ts = int_of(get("ts"));
+        r.body = json::serialize(get("body")->get_object());
+    }
+    return r;
+}
+
+void expect_same_as_reference(const std::string& payload) {
+    proto::VerifyOptions o = opts();
+    o.max_skew_ms = std::numeric_limits<std::int64_t>::max();  // skew is not the subject
+    const Reference want = reference_verify(payload, o);
+    const proto::Verified got = check(sign_raw(kHeader, payload), o);
+    ASSERT_EQ(got.ok(), want.ok) << payload << "\n" << got.rejection.reason;
+    if (!want.ok) {
+        EXPECT_EQ(got.rejection.reason, want.reason) << payload;
+        if (want.reason != "payload is not a JSON object") {
+            EXPECT_EQ(got.rejection.ref, want.ref) << payload;
+        }
+        return;
+    }
+    const proto::Envelope& e = *got.envelope;
+    EXPECT_EQ(e.type, want.type) << payload;
+    EXPECT_EQ(e.id, want.id) << payload;
+    EXPECT_EQ(e.agent, want.agent) << payload;
+    EXPECT_EQ(e.nonce, want.nonce) << payload;
+    EXPECT_EQ(e.ts, want.ts) << payload;
+    EXPECT_EQ(json::serialize(e.body), want.body) << payload;
+}
+
+}  // namespace
+
+TEST(Codec, StreamedEnvelopeMatchesTheDomReading) {
+    const std::string id = std::string("\"") + kVectorId + "\"";
+    const std::string rest =
+        R"("agent":"gw-01","ts":1764201600000,"nonce":"AAAAAAAAAAAAAAAAAAAAAA")";
+    const std::vector<std::string> payloads = {
+        // plain, member order shuffled, extra members of every kind
+        R"({"v":1,"type":"ack","id":)" + id + "," + rest + R"(,"body":{"a":1}})",
+        R"({"body":{"a":[1,{"b":null}]},)" + rest + R"(,"id":)" + id + R"(,"type":"ack","v":1})",
+        R"({"x":{"v":2,"body":5},"y":[{"id":1}],"z":"s","v":1,"type":"t","id":)" + id + "," +
+            rest + R"(,"body":{}})",
+        // duplicates: the last one counts, whatever kinds they have
+        R"({"v":2,"v":1,"type":"a","type":"b","id":"x","id":)" + id + "," + rest +
+            R"(,"body":{"a":1},"body":{"b":[true,false]}})",
+        R"({"v":1,"v":2,"type":"a","id":)" + id + "," + rest + R"(,"body":{}})",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{},"body":[1]})",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":[1],"body":{"k":"v"}})",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"type":7,"body":{}})",
+        R"({"v":1,"type":"a","id":)" + id + R"(,"id":5,)" + rest + R"(,"body":{}})",
+        // escapes in keys and values, unicode
+        R"({"\u0076":1,"typ\u0065":"a\"\\b\u00e9","id":)" + id + "," + rest +
+            R"(,"bo\u0064y":{"k\u00e9y":"v\n"}})",
+        // numbers at the edges
+        R"({"v":1.0,"type":"a","id":)" + id + "," + rest + R"(,"body":{}})",
+        R"({"v":1,"type":"a","id":)" + id + R"(,"agent":"gw-01","ts":9223372036854775807,)" +
+            R"("nonce":"AAAAAAAAAAAAAAAAAAAAAA","body":{}})",
+        R"({"v":1,"type":"a","id":)" + id + R"(,"agent":"gw-01","ts":9223372036854775808,)" +
+            R"("nonce":"AAAAAAAAAAAAAAAAAAAAAA","body":{}})",
+        R"({"v":1,"type":"a","id":)" + id + R"(,"agent":"gw-01","ts":-9223372036854775808,)" +
+            R"("nonce":"AAAAAAAAAAAAAAAAAAAAAA","body":{}})",
+        R"({"v":1,"type":"a","id":)" + id +
+            R"(,"agent":"gw-01","ts":1e3,"nonce":"AAAAAAAAAAAAAAAAAAAAAA","body":{}})",
+        R"({"v":-0,"type":"a","id":)" + id + "," + rest + R"(,"body":{}})",
+        // other agent, missing and null members, empty object, bad JSON, not objects
+        R"({"v":1,"type":"a","id":)" + id +
+            R"(,"agent":"gw-02","ts":1,"nonce":"AAAAAAAAAAAAAAAAAAAAAA","body":{}})",
+        R"({"v":1,"type":null,"id":)" + id + "," + rest + R"(,"body":null})",
+        "{}",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{}} )",
+        R"( {"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{}})",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{})",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{}}x)",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{"a":}})",
+        R"([{"v":1}])",
+        R"("str")",
+        "7",
+        "null",
+        // deep nesting inside and outside the body (json::parser's depth limit: 32)
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{"d":)" +
+            std::string(29, '[') + std::string(29, ']') + "}}",
+        R"({"v":1,"type":"a","id":)" + id + "," + rest + R"(,"body":{"d":)" +
+            std::string(40, '[') + std::string(40, ']') + "}}",
+        R"({"x":)" + std::string(31, '[') + std::string(31, ']') + R"(,"v":1,"type":"a","id":)" +
+            id + "," + rest + R"(,"body":{}})",
+        R"({"x":)" + std::string(32, '[') + std::string(32, ']') + R"(,"v":1,"type":"a","id":)" +
+            id + "," + rest + R"(,"body":{}})",
+    };
+    for (const auto& p : payloads) {
+        expect_same_as_reference(p);
+    }
+}
+
+// Random single-byte mutations of a valid payload: every verdict (and every field of
+// an accepted envelope) is what the DOM reading gives.
+TEST(Codec, StreamedEnvelopeMatchesTheDomReadingUnderMutation) {
+    const std::string base = std::string(R"({"v":1,"type":"telemetry","id":")") + kVectorId +
+                             R"(","agent":"gw-01","ts":1764201600000,)"
+                             R"("nonce":"AAAAAAAAAAAAAAAAAAAAAA","body":{"batch_id":"b1",)"
+                             R"("points":[{"metric":"m","ts":1,"value":0.5,"labels":{"a":"b"}}]}})";
+    const std::string alphabet = "{}[]\":,0123456789-.eE\\u tfnlrsavbodyidx";
+    std::uint64_t seed = 12345;
+    auto next = [&seed] {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<std::size_t>(seed >> 33);
+    };
+    for (int i = 0; i < 3000; ++i) {
+        std::string p = base;
+        for (int m = 0, n = 1 + static_cast<int>(next() % 3); m < n; ++m) {
+            const std::size_t at = next() % p.size();
+            switch (next() % 3) {
+                case 0:
+                    p[at] = alphabet[next() % alphabet.size()];
+                    break;
+                case 1:
+                    p.insert(at, 1, alphabet[next() % alphabet.size()]);
+                    break;
+                default:
+                    p.erase(at, 1);
+                    break;
+            }
+        }
+        expect_same_as_reference(p);
+        if (HasFailure()) {
+            break;
+        }
+    }
 }
