@@ -351,17 +351,12 @@ void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
     pump();
 }
 
-std::chrono::milliseconds renew_interval(std::int64_t heartbeat_s, std::chrono::milliseconds lease) {
-    // Renewals are tried on activity, which a live peer shows at least every heartbeat
-    // (its pong), so a lease is renewed at most `interval + heartbeat` after the last
-    // renewal. Half of the lease the heartbeat leaves spare keeps the other half for
-    // retries; renewing more often only adds writes (at 10,000 agents every renewal is
-    // one). A lease that leaves no room (≤ 2 heartbeats) is renewed every half heartbeat.
-    const std::chrono::milliseconds heartbeat(heartbeat_s * 1000);
-    if (lease > 2 * heartbeat) {
-        return (lease - heartbeat) / 2;
-    }
-    return heartbeat / 2;
+std::chrono::milliseconds renew_interval(std::int64_t heartbeat_s) {
+    // PROTOCOL.md §3: heartbeats renew the lease. A live peer shows activity at least
+    // every heartbeat (its pong), so the first activity half a heartbeat after the last
+    // renewal renews again: once per heartbeat, and a revocation made on another host
+    // reaches this session at its next heartbeat (+ the renewal tick).
+    return std::chrono::milliseconds(heartbeat_s * 1000) / 2;
 }
 
 void SessionCore::activity() {
@@ -369,7 +364,7 @@ void SessionCore::activity() {
         return;
     }
     const auto now = env_->clock->steady_now();
-    if (now - last_renew_ < renew_interval(cfg_.heartbeat_s, cfg_.lease)) {
+    if (now - last_renew_ < renew_interval(cfg_.heartbeat_s)) {
         return;
     }
     renew_in_flight_ = true;

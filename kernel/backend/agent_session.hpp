@@ -45,10 +45,9 @@ struct SessionConfig {
     std::size_t max_in_flight = 32;
 };
 
-// How long after a lease renewal a session renews again (on its next activity):
-// half of what the lease leaves beyond one heartbeat, so a live session never lets it
-// lapse and renewals stay few (each is a store write).
-std::chrono::milliseconds renew_interval(std::int64_t heartbeat_s, std::chrono::milliseconds lease);
+// How long after a lease renewal a session renews again (on its next activity): half
+// a heartbeat, so every heartbeat renews the lease (PROTOCOL.md §3).
+std::chrono::milliseconds renew_interval(std::int64_t heartbeat_s);
 
 // Everything a session uses. Owned by the backend app (or a test); must outlive
 // every session and every pending plugin completion.
