@@ -2,6 +2,9 @@
 // (400 → 404 → 409 → 422 → 429 → 503), idempotency, views, revoke/release.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <optional>
+
 #include <boost/json/parse.hpp>
 
 #include "kernel/api/api_json.hpp"
@@ -21,8 +24,13 @@ struct RecordingSession : backend::LiveSession {
 
 class OperatorApiTest : public ::testing::Test {
 protected:
-    OperatorApiTest() {
+    // `cache_ttl`: the API's agent-lookup cache (ApiDeps::agent_cache_ttl); unset keeps
+    // the default.
+    explicit OperatorApiTest(std::optional<std::chrono::milliseconds> cache_ttl = {}) {
         api::ApiDeps deps{&identity, &queue, &telemetry, &audit, &logger, &sessions};
+        if (cache_ttl) {
+            deps.agent_cache_ttl = *cache_ttl;
+        }
         EXPECT_TRUE(api::register_operator_api(routes, deps).ok());
         sdk::AgentRecord a;
         a.agent_id = "gw-01";
@@ -293,28 +301,15 @@ TEST_F(OperatorApiTest, AgentLookupCachedForAcceptancesOnlyAndRevokeInvalidates)
     EXPECT_EQ(error_code(r), "agent_revoked");
 }
 
-TEST(OperatorApiAgentCache, ZeroTtlAsksTheStoreEveryTime) {
-    FakeRouteRegistry routes;
-    FakeIdentity identity;
-    FakeQueue queue;
-    FakeTelemetry telemetry;
-    FakeAuditSink audit;
-    FakeLogger logger;
-    backend::SessionRegistry sessions;
-    api::ApiDeps deps{&identity, &queue, &telemetry, &audit, &logger, &sessions};
-    deps.agent_cache_ttl = std::chrono::milliseconds(0);
-    ASSERT_TRUE(api::register_operator_api(routes, deps).ok());
-    sdk::AgentRecord a;
-    a.agent_id = "gw-01";
-    identity.agents["gw-01"] = a;
-    sdk::HttpRequest req;
-    req.method = "POST";
-    req.path = req.target = "/api/v1/agents/gw-01/commands";
-    req.body = R"({"name":"builtin.echo"})";
-    req.actor = "alice";
-    EXPECT_EQ(routes.call(sdk::Listener::admin, req)->status, 202);
+class OperatorApiNoCacheTest : public OperatorApiTest {
+protected:
+    OperatorApiNoCacheTest() : OperatorApiTest(std::chrono::milliseconds(0)) {}
+};
+
+TEST_F(OperatorApiNoCacheTest, ZeroTtlAsksTheStoreEveryTime) {
+    EXPECT_EQ(enqueue(R"({"name":"builtin.echo"})").status, 202);
     identity.agents["gw-01"].revoked = true;  // behind the API's back (another host)
-    EXPECT_EQ(routes.call(sdk::Listener::admin, req)->status, 409);
+    EXPECT_EQ(enqueue(R"({"name":"builtin.echo"})").status, 409);
 }
 
 TEST_F(OperatorApiTest, ReleaseClosesLocalSessionWith4409) {

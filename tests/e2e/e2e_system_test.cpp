@@ -80,9 +80,9 @@ TEST(E2E, AgentRegistersAndCommandRoundTrips) {
     backend.stop_graceful();
 }
 
-// A command and a result far larger than the backend's 2 KiB per-connection TLS
-// buffers (kernel/net/tls_buffers.hpp) and than one TLS record cross both directions
-// intact: the stream passes them in many steps, not truncated or refused.
+// A command and a result far larger than one TLS record (and than the per-thread
+// 16 KiB write block of kernel/net/fd_tls_stream) cross both directions intact: the
+// stream passes them in many records, not truncated or refused.
 TEST(E2E, LargeCommandAndResultCrossTheTlsBuffersIntact) {
     Workspace ws({"gw-01"});
     Backend backend(ws);
