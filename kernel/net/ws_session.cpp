@@ -47,6 +47,7 @@ void run_callback(WsSession* session, F&& fn) {
         }
         batch.clear();
     }
+    t_deferred.swap(batch);  // keep the capacity: no allocation for the next message's
 }
 }  // namespace
 

@@ -1,6 +1,5 @@
 #include "kernel/proto/codec.hpp"
 
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/serializer.hpp>
@@ -13,6 +12,7 @@
 
 #include "kernel/proto/b64url.hpp"
 #include "kernel/proto/envelope_parser.hpp"
+#include "kernel/proto/frame_arena.hpp"
 #include "kernel/proto/jws_header.hpp"
 #include "kernel/util/encoding.hpp"
 #include "kernel/util/ids.hpp"
@@ -222,12 +222,10 @@ Verified verify_impl(std::string_view frame, const crypto::Keyring& keys,
     }
     // 6. payload is a JSON object
     // Read as a stream: the envelope members go straight to their fields and only the
-    // body is built, in one arena that the envelope's body keeps alive (one allocation
-    // instead of one per member, nothing to free piecemeal).
+    // body is built, in one arena that the envelope's body keeps alive (no allocation
+    // per member, nothing to free piecemeal; small frames' arenas come from a stash).
     detail::EnvelopeFields f;
-    if (!detail::parse_envelope(payload_bytes,
-                                json::make_shared_resource<json::monotonic_resource>(
-                                    2 * payload_bytes.size() + 512),
+    if (!detail::parse_envelope(payload_bytes, detail::make_frame_arena(payload_bytes.size()),
                                 f)) {
         return reject(kMalformed, "payload is not a JSON object");
     }
