@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 
+#include <cstdint>
 #include <cstdlib>
 
 #include <openssl/crypto.h>
@@ -14,9 +15,14 @@ namespace detail {
 namespace {
 
 struct RecordTag;
-using RecordStash = util::BlockStash<RecordTag, kStashBlock, kStashSlots>;
+using RecordStash = util::BlockStash<RecordTag, kStashBlock, kStashSlots, kStashAlign>;
 
 bool stashable(void* ptr) {
+    // OpenSSL frees thousands of small blocks per handshake: only page-aligned ones
+    // (ours, and about one malloc block in 256) are worth asking malloc for their size.
+    if ((reinterpret_cast<std::uintptr_t>(ptr) & (kStashAlign - 1)) != 0) {
+        return false;
+    }
     // Whatever its origin, a block this size can serve any request the stash takes.
     const std::size_t usable = malloc_usable_size(ptr);
     return usable >= kStashBlock && usable < kStashBlock + 64;

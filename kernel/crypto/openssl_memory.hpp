@@ -32,6 +32,8 @@ std::size_t stash_size();
 inline constexpr std::size_t kStashMinRequest = 12 * 1024;
 inline constexpr std::size_t kStashBlock = 20 * 1024;
 inline constexpr std::size_t kStashSlots = 8;
+// Stash blocks are page-aligned, so frees of other blocks skip the size lookup.
+inline constexpr std::size_t kStashAlign = 4096;
 
 }  // namespace detail
 }  // namespace agenthost::crypto

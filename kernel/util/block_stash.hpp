@@ -7,18 +7,25 @@
 // given back on another (it joins that thread's stash) or released with std::free.
 //
 // `Tag` separates stashes of the same geometry. At most `Slots` blocks are kept per
-// thread; a thread's blocks are freed when it exits.
+// thread; a thread's blocks are freed when it exits. New blocks are aligned to `Align`
+// (a power of two, a multiple of sizeof(void*)), which lets a caller tell its blocks
+// from others' cheaply.
 
 #include <cstddef>
 #include <cstdlib>
+#include <new>
 
 namespace agenthost::util {
 
-template <class Tag, std::size_t BlockSize, std::size_t Slots>
+template <class Tag, std::size_t BlockSize, std::size_t Slots,
+          std::size_t Align = alignof(std::max_align_t)>
 class BlockStash {
 public:
     static constexpr std::size_t block_size = BlockSize;
     static constexpr std::size_t slots = Slots;
+    static constexpr std::size_t alignment = Align;
+    static_assert((Align & (Align - 1)) == 0 && Align % sizeof(void*) == 0);
+    static_assert(BlockSize % Align == 0);
 
     // A block of block_size bytes (nullptr only if malloc fails).
     static void* take() noexcept {
@@ -26,7 +33,11 @@ public:
         if (s.count != 0) {
             return s.blocks[--s.count];
         }
-        return std::malloc(BlockSize);
+        if constexpr (Align <= alignof(std::max_align_t)) {
+            return std::malloc(BlockSize);
+        } else {
+            return std::aligned_alloc(Align, BlockSize);
+        }
     }
 
     // Keeps `block` (which must hold at least block_size bytes) or frees it when the
@@ -72,12 +83,12 @@ private:
     static thread_local Reaper reaper_;
 };
 
-template <class Tag, std::size_t BlockSize, std::size_t Slots>
-thread_local typename BlockStash<Tag, BlockSize, Slots>::Stash
-    BlockStash<Tag, BlockSize, Slots>::stash_{};
+template <class Tag, std::size_t BlockSize, std::size_t Slots, std::size_t Align>
+thread_local typename BlockStash<Tag, BlockSize, Slots, Align>::Stash
+    BlockStash<Tag, BlockSize, Slots, Align>::stash_{};
 
-template <class Tag, std::size_t BlockSize, std::size_t Slots>
-thread_local typename BlockStash<Tag, BlockSize, Slots>::Reaper
-    BlockStash<Tag, BlockSize, Slots>::reaper_;
+template <class Tag, std::size_t BlockSize, std::size_t Slots, std::size_t Align>
+thread_local typename BlockStash<Tag, BlockSize, Slots, Align>::Reaper
+    BlockStash<Tag, BlockSize, Slots, Align>::reaper_;
 
 }  // namespace agenthost::util

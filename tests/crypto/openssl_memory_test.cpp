@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <openssl/crypto.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -32,6 +33,7 @@ TEST(OpenSslRecordStash, RecordSizedBlocksAreReused) {
     drain();
     void* a = d::stash_malloc(17676, __FILE__, __LINE__);  // a TLS read buffer
     ASSERT_NE(a, nullptr);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a) % d::kStashAlign, 0u);
     std::memset(a, 0xab, d::kStashBlock);  // the whole block is usable
     d::stash_free(a, __FILE__, __LINE__);
     EXPECT_EQ(d::stash_size(), 1u);
