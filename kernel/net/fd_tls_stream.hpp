@@ -3,8 +3,9 @@
 // this header (it pulls in Asio, Beast and OpenSSL).
 //
 // OpenSSL reads and writes the connection's file descriptor directly (no BIO pair, no
-// buffers of ours); when it would block, the operation waits for readiness with
-// socket.async_wait() and tries again. Compared with Asio's ssl::stream this drops, per
+// buffers of ours); when it would block, the operation waits for readiness (readable:
+// fd_readable_op.hpp, no system call per wait; writable: socket.async_wait()) and
+// tries again. Compared with Asio's ssl::stream this drops, per
 // connection, the BIO pair's two rings and Asio's two I/O buffers (and Beast's
 // tcp_stream timer state), a copy per record, and the speculative EAGAIN read per
 // message (docs/PERFORMANCE.md, session 4). With SSL_MODE_RELEASE_BUFFERS (tls.cpp) an
@@ -31,6 +32,8 @@
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+
+#include "kernel/net/fd_readable_op.hpp"
 
 namespace agenthost::net::detail {
 
@@ -104,10 +107,17 @@ private:
     // Binds the SSL object to the (now open) descriptor; idempotent.
     void attach();
     static unsigned char* scratch();
+    // Waits for readability (fd_readable_op.hpp), or for writability, then resumes
+    // the operation `self`.
+    template <class Self>
+    void wait_ready(Self& self, Want want);
 
     socket_type socket_;
     SSL* ssl_ = nullptr;
     bool read_drained_ = false;
+#if defined(AGENTHOST_HAS_READABLE_OP)
+    boost::asio::detail::reactor* reactor_ = nullptr;  // the socket's, on first wait
+#endif
 };
 
 // Shared driver: `Derived::step()` returns a Step; a wait re-enters after readiness.
@@ -141,9 +151,7 @@ struct FdTlsStream::OpBase {
     template <class Self>
     void wait(Self& self, Want want) {
         waited = true;
-        stream.socket_.async_wait(want == Want::read ? socket_type::wait_read
-                                                     : socket_type::wait_write,
-                                  std::move(self));
+        stream.wait_ready(self, want);
     }
 
     template <class Self>
@@ -230,6 +238,20 @@ struct FdTlsStream::ShutdownOp : OpBase<ShutdownOp> {
         self.complete(ec);
     }
 };
+
+template <class Self>
+void FdTlsStream::wait_ready(Self& self, Want want) {
+#if defined(AGENTHOST_HAS_READABLE_OP)
+    if (want == Want::read) {
+        if (reactor_ == nullptr) {
+            reactor_ = &reactor_of(socket_);
+        }
+        return async_readable(socket_, *reactor_, std::move(self));
+    }
+#endif
+    socket_.async_wait(want == Want::read ? socket_type::wait_read : socket_type::wait_write,
+                       std::move(self));
+}
 
 template <class ConstBufferSequence>
 std::pair<const void*, std::size_t> FdTlsStream::gather(const ConstBufferSequence& buffers) {
