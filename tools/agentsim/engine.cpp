@@ -1,24 +1,19 @@
 // The run: credentials, workers (one io_context per thread), the paced launch, the
-// measurement window, the orderly stop. Also the three simple modes: tls-hold
-// (mutual TLS, then idle), handshake (connect → full mTLS handshake → one HTTP
-// request → close, in a loop) and ws-echo (plain WebSocket round trips).
+// measurement window, the orderly stop. Also the two raw TLS modes: tls-hold (mutual
+// TLS, then idle) and handshake (connect → full mTLS handshake → one HTTP request →
+// close, in a loop), on ws_conn.cpp's client; ws-echo is echo_conn.cpp.
 #include "tools/agentsim/engine.hpp"
 
 #include <netinet/in.h>
 #include <sys/resource.h>
 
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <mutex>
 #include <thread>
 
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <openssl/ssl.h>
 
 #include "kernel/crypto/keyring.hpp"
@@ -26,344 +21,78 @@
 #include "kernel/util/ids.hpp"
 #include "kernel/util/time.hpp"
 #include "tools/agentsim/sim_internal.hpp"
+#include "tools/agentsim/ws_conn.hpp"
 
 namespace agenthost::agentsim {
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace json = boost::json;
 using error_code = boost::system::error_code;
 
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
-constexpr std::uint16_t kAbnormal = 1006;
 
-// ---- tls-hold and handshake -----------------------------------------------------------
+// ---- tls-hold and handshake ------------------------------------------------------------
+// The raw mutual-TLS connection of WsConn (no WebSocket layer), so these modes share
+// the agent mode's TLS client.
 
-class TlsConn final : public Conn, public std::enable_shared_from_this<TlsConn> {
+class RawTlsConn final : public WsConn {
 public:
-    using Stream = beast::ssl_stream<beast::tcp_stream>;
-
-    TlsConn(Worker& w, Shared& sh, std::size_t index) : w_(w), sh_(sh), index_(index) {}
-
-    void start() override {
-        if (stopped_ || sh_.stopping.load()) {
-            return end_setup();
-        }
-        stream_ = std::make_unique<Stream>(w_.io, sh_.tls);
-        started_ = Clock::now();
-        w_.stats.attempts.inc();
-        sh_.open_socket(beast::get_lowest_layer(*stream_).socket(), index_);
-        beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(30));
-        beast::get_lowest_layer(*stream_).async_connect(
-            sh_.target, beast::bind_front_handler(&TlsConn::on_connect, shared_from_this()));
-    }
-
-    void stop() override {
-        stopped_ = true;
-        if (stream_) {
-            error_code ignored;
-            beast::get_lowest_layer(*stream_).socket().close(ignored);
-        }
-    }
+    RawTlsConn(Worker& w, Shared& sh, std::size_t index)
+        : WsConn(w, sh, index, /*tls=*/true, /*websocket=*/false),
+          request_("GET /agentsim-handshake HTTP/1.1\r\nHost: " + sh.opt.host +
+                   "\r\nConnection: close\r\n\r\n") {}
 
 private:
-    void on_connect(error_code ec) {
-        if (ec) {
-            w_.stats.tcp_errors.inc();
-            return failed();
-        }
-        beast::get_lowest_layer(*stream_).socket().set_option(tcp::no_delay(true), ec);
-        const auto& cred = sh_.agents[index_].credential;
-        SSL_use_certificate(stream_->native_handle(), cred->cert.get());
-        SSL_use_PrivateKey(stream_->native_handle(), cred->key.get());
-        stream_->async_handshake(asio::ssl::stream_base::client,
-                                 beast::bind_front_handler(&TlsConn::on_tls, shared_from_this()));
-    }
-
-    void on_tls(error_code ec) {
-        if (ec) {
-            w_.stats.tls_errors.inc();
-            return failed();
-        }
-        w_.stats.tls_ok.inc();
+    void on_tls_open() override {
         if (sh_.opt.mode == Mode::tls_hold) {
-            beast::get_lowest_layer(*stream_).expires_never();
-            w_.stats.open.inc();
-            open_ = true;
-            w_.stats.connect_us.record(micros_since(started_));
+            // Reading goes on (it processes the server's tickets); the server never sends
+            // application data, so the connection is held until one side closes it.
+            mark_open();
+            w_.stats.connect_us.record(micros_since(started()));
             sh_.note_connected();
             end_setup();
-            // Reading keeps the session alive and processes the server's tickets; the
-            // server never sends application data, so this completes only at the end.
-            return stream_->async_read_some(
-                asio::buffer(byte_, 1),
-                beast::bind_front_handler(&TlsConn::on_hold_end, shared_from_this()));
+            return;
         }
         // handshake: one request proves the server finished (client cert verified).
-        request_ = "GET /agentsim-handshake HTTP/1.1\r\nHost: " + sh_.opt.host +
-                   "\r\nConnection: close\r\n\r\n";
-        asio::async_write(*stream_, asio::buffer(request_),
-                          beast::bind_front_handler(&TlsConn::on_request, shared_from_this()));
+        send_raw(request_);
     }
 
-    void on_request(error_code ec, std::size_t) {
-        if (ec) {
-            w_.stats.upgrade_errors.inc();
-            return failed();
+    void on_raw(ws::FrameReader& in) override {
+        if (sh_.opt.mode == Mode::tls_hold) {
+            in.consume(in.buffered());
+            return;
         }
-        response_.clear();
-        asio::async_read_until(*stream_, asio::dynamic_buffer(response_), "\r\n\r\n",
-                               beast::bind_front_handler(&TlsConn::on_response,
-                                                         shared_from_this()));
-    }
-
-    void on_response(error_code ec, std::size_t) {
-        if (ec || response_.rfind("HTTP/1.", 0) != 0) {
-            w_.stats.upgrade_errors.inc();
-            return failed();
+        const std::string_view data = in.data();
+        if (ws::head_length(data) == 0) {
+            if (data.size() > 64 * 1024) {
+                fail_after_tls();
+            }
+            return;  // more to come
+        }
+        if (data.rfind("HTTP/1.", 0) != 0) {
+            return fail_after_tls();
         }
         w_.stats.handshakes.inc();
-        auto us = micros_since(started_);
+        const auto us = micros_since(started());
         w_.stats.connect_us.record(us);
         if (sh_.measuring.load(std::memory_order_relaxed)) {
             w_.stats.measured_rtt.record(us);
         }
         sh_.note_connected();
         end_setup();
-        error_code ignored;
-        beast::get_lowest_layer(*stream_).socket().close(ignored);
-        next_cycle();
+        end_quietly();
     }
 
-    void on_hold_end(error_code, std::size_t) {
-        if (open_) {
-            open_ = false;
-            w_.stats.open.dec();
-        }
-        if (!stopped_) {
-            w_.stats.add_close(kAbnormal);
-        }
-        error_code ignored;
-        beast::get_lowest_layer(*stream_).socket().close(ignored);
-    }
-
-    void failed() {
-        if (!stopped_) {
-            w_.stats.add_close(kAbnormal);
-        }
-        end_setup();
-        error_code ignored;
-        beast::get_lowest_layer(*stream_).socket().close(ignored);
-        if (sh_.opt.mode == Mode::handshake) {
-            next_cycle();
-        }
-    }
-
-    void next_cycle() {
-        if (stopped_ || sh_.stopping.load()) {
+    void on_ended() override {
+        if (sh_.opt.mode != Mode::handshake || stopped_ || sh_.stopping.load()) {
             return;
         }
-        // Posted: a fresh stack, and the old stream's handlers have all returned.
-        asio::post(w_.io, [self = shared_from_this()] { self->start(); });
+        // Posted: a fresh stack, and this connection's handlers have all returned.
+        asio::post(w_.io, [this] { again(); });
     }
 
-    void end_setup() {
-        if (!setup_done_) {
-            setup_done_ = true;
-            sh_.pending.fetch_sub(1);
-        }
-    }
-
-    Worker& w_;
-    Shared& sh_;
-    std::size_t index_;
-    std::unique_ptr<Stream> stream_;
-    Clock::time_point started_;
     std::string request_;
-    std::string response_;
-    char byte_[1] = {};
-    bool setup_done_ = false;
-    bool open_ = false;
-    bool stopped_ = false;
-};
-
-// ---- ws-echo ------------------------------------------------------------------------
-
-class EchoConn final : public Conn, public std::enable_shared_from_this<EchoConn> {
-public:
-    using Ws = websocket::stream<beast::tcp_stream, false>;
-
-    EchoConn(Worker& w, Shared& sh, std::size_t index) : w_(w), sh_(sh), index_(index) {}
-
-    void start() override {
-        ws_ = std::make_unique<Ws>(w_.io);
-        started_ = Clock::now();
-        w_.stats.attempts.inc();
-        sh_.open_socket(beast::get_lowest_layer(*ws_).socket(), index_);
-        beast::get_lowest_layer(*ws_).expires_after(std::chrono::seconds(30));
-        beast::get_lowest_layer(*ws_).async_connect(
-            sh_.target, beast::bind_front_handler(&EchoConn::on_connect, shared_from_this()));
-    }
-
-    void stop() override {
-        stopped_ = true;
-        if (!ws_) {
-            return;
-        }
-        if (!open_) {
-            error_code ignored;
-            beast::get_lowest_layer(*ws_).socket().close(ignored);
-            return;
-        }
-        maybe_close();
-    }
-
-private:
-    void on_connect(error_code ec) {
-        if (ec) {
-            w_.stats.tcp_errors.inc();
-            return failed();
-        }
-        beast::get_lowest_layer(*ws_).socket().set_option(tcp::no_delay(true), ec);
-        beast::get_lowest_layer(*ws_).expires_never();
-        ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-        ws_->async_handshake(sh_.opt.host, sh_.opt.path,
-                             beast::bind_front_handler(&EchoConn::on_upgrade,
-                                                       shared_from_this()));
-    }
-
-    void on_upgrade(error_code ec) {
-        if (ec) {
-            w_.stats.upgrade_errors.inc();
-            return failed();
-        }
-        w_.stats.upgraded.inc();
-        w_.stats.open.inc();
-        open_ = true;
-        w_.stats.connect_us.record(micros_since(started_));
-        sh_.note_connected();
-        end_setup();
-        ws_->text(true);
-        do_read();
-        for (std::size_t i = 0; i < std::max<std::size_t>(sh_.opt.echo, 1); ++i) {
-            send_one();
-        }
-    }
-
-    void send_one() {
-        if (stopped_ || closed_ || sh_.stopping.load(std::memory_order_relaxed)) {
-            return;
-        }
-        sent_.push_back(Clock::now());
-        w_.stats.echo_sent.inc();
-        ++queued_;
-        if (!writing_) {
-            do_write();
-        }
-    }
-
-    void do_write() {
-        writing_ = true;
-        --queued_;
-        ws_->async_write(asio::buffer(sh_.echo_payload),
-                         beast::bind_front_handler(&EchoConn::on_write, shared_from_this()));
-    }
-
-    void on_write(error_code ec, std::size_t) {
-        writing_ = false;
-        if (ec) {
-            return;
-        }
-        if (queued_ > 0 && !closed_) {
-            return do_write();
-        }
-        if (stopped_) {
-            maybe_close();
-        }
-    }
-
-    void do_read() {
-        ws_->async_read(buffer_,
-                        beast::bind_front_handler(&EchoConn::on_read, shared_from_this()));
-    }
-
-    void on_read(error_code ec, std::size_t) {
-        if (ec) {
-            auto code = static_cast<std::uint16_t>(ws_->reason().code);
-            return closed(code != 0 ? code : kAbnormal);
-        }
-        buffer_.consume(buffer_.size());
-        if (!sent_.empty()) {
-            auto us = micros_since(sent_.front());
-            sent_.pop_front();
-            w_.stats.echo_received.inc();
-            w_.stats.rtt_us.record(us);
-            if (sh_.measuring.load(std::memory_order_relaxed)) {
-                w_.stats.measured_rtt.record(us);
-            }
-        }
-        send_one();
-        do_read();
-    }
-
-    void maybe_close() {
-        if (close_sent_ || closed_ || writing_) {
-            return;
-        }
-        close_sent_ = true;
-        ws_->async_close(websocket::close_code::normal, [self = shared_from_this()](error_code) {
-            error_code ignored;
-            beast::get_lowest_layer(*self->ws_).socket().close(ignored);
-        });
-    }
-
-    void closed(std::uint16_t code) {
-        if (closed_) {
-            return;
-        }
-        closed_ = true;
-        if (open_) {
-            open_ = false;
-            w_.stats.open.dec();
-        }
-        if (!stopped_) {
-            w_.stats.add_close(code);
-        }
-        error_code ignored;
-        beast::get_lowest_layer(*ws_).socket().close(ignored);
-    }
-
-    void failed() {
-        if (!stopped_) {
-            w_.stats.add_close(kAbnormal);
-        }
-        end_setup();
-        closed_ = true;
-    }
-
-    void end_setup() {
-        if (!setup_done_) {
-            setup_done_ = true;
-            sh_.pending.fetch_sub(1);
-        }
-    }
-
-    Worker& w_;
-    Shared& sh_;
-    std::size_t index_;
-    std::unique_ptr<Ws> ws_;
-    beast::flat_buffer buffer_;
-    std::deque<Clock::time_point> sent_;
-    Clock::time_point started_;
-    std::size_t queued_ = 0;
-    bool setup_done_ = false;
-    bool open_ = false;
-    bool writing_ = false;
-    bool close_sent_ = false;
-    bool closed_ = false;
-    bool stopped_ = false;
 };
 
 // ---- set-up helpers -----------------------------------------------------------------
@@ -513,9 +242,9 @@ void Shared::open_socket(tcp::socket& socket, std::size_t index) const {
 
 std::shared_ptr<Conn> make_other_conn(Worker& worker, Shared& shared, std::size_t index) {
     if (shared.opt.mode == Mode::ws_echo) {
-        return std::make_shared<EchoConn>(worker, shared, index);
+        return make_echo_conn(worker, shared, index);
     }
-    return std::make_shared<TlsConn>(worker, shared, index);
+    return std::make_shared<RawTlsConn>(worker, shared, index);
 }
 
 sdk::Status run(const Options& o, Report& report) {

@@ -55,7 +55,7 @@ const char* usage_text() {
            "  --threads T            I/O threads, one io_context each (cores)\n"
            "  --sources N            bind to 127.0.0.2..127.0.0.(N+1) round-robin (0 = off)\n"
            "  --reconnect            reconnect agents whose session closed\n"
-           "  --tls-buffer-bytes N   per-connection TLS buffers (4096; 0 = Asio's 17 KiB)\n"
+           "  --tls-buffer-bytes N   per-connection buffer of received TLS (4096; 0: 17 KiB)\n"
            "traffic:\n"
            "  --telemetry-rate R     telemetry batches/s per agent, open loop (0)\n"
            "  --points P             points per batch (1)\n"

@@ -43,7 +43,7 @@ struct Options {
     std::size_t sources = 0;    // >0: bind to 127.0.0.2 .. 127.0.0.(sources+1)
     bool reconnect = false;     // reconnect closed agents (backoff 0.5..5 s)
     bool shared_key = false;    // one EC key for every minted certificate
-    std::size_t tls_buffer_bytes = 4096;  // TLS stream buffers; 0 = Asio's 17 KiB default
+    std::size_t tls_buffer_bytes = 4096;  // received TLS bytes per connection; 0 = 17 KiB
 
     std::uint64_t stop_after_results = 0;  // stop once this many result_acks arrived
     std::string json_file;

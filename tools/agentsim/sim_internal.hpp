@@ -1,5 +1,5 @@
 #pragma once
-// Internal to agentsim's two Asio TUs (engine.cpp, agent_conn.cpp): the state shared
+// Internal to agentsim's Asio TUs (engine, ws_conn, agent_conn, echo_conn): the state shared
 // by every connection, one worker per I/O thread, and the connection interface.
 
 #include <atomic>
@@ -72,7 +72,9 @@ public:
 
 // agent mode (agent_conn.cpp)
 std::shared_ptr<Conn> make_agent_conn(Worker& worker, Shared& shared, std::size_t index);
-// tls-hold, handshake and ws-echo modes (engine.cpp)
+// ws-echo mode (echo_conn.cpp)
+std::shared_ptr<Conn> make_echo_conn(Worker& worker, Shared& shared, std::size_t index);
+// tls-hold and handshake modes (engine.cpp)
 std::shared_ptr<Conn> make_other_conn(Worker& worker, Shared& shared, std::size_t index);
 
 inline std::uint64_t micros_since(Clock::time_point start) {

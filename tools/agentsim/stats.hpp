@@ -14,10 +14,16 @@
 
 namespace agenthost::agentsim {
 
+// Written only by the owning I/O thread, read by others: a relaxed load and store
+// instead of a locked read-modify-write (several per message on the hot path).
 struct Counter {
     std::atomic<std::uint64_t> v{0};
-    void inc(std::uint64_t n = 1) noexcept { v.fetch_add(n, std::memory_order_relaxed); }
-    void dec() noexcept { v.fetch_sub(1, std::memory_order_relaxed); }
+    void inc(std::uint64_t n = 1) noexcept {
+        v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void dec() noexcept {
+        v.store(v.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
     std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
 };
 
