@@ -59,6 +59,15 @@ void InflightGate::finish(const std::string& command_id) {
         waiting_.end());
 }
 
+bool InflightGate::holds(const std::string& command_id) const {
+    std::lock_guard lock(mu_);
+    if (out_.count(command_id) != 0) {
+        return true;
+    }
+    return std::any_of(waiting_.begin(), waiting_.end(),
+                       [&](const sdk::CommandRecord& c) { return c.command_id == command_id; });
+}
+
 std::size_t InflightGate::in_flight() const {
     std::lock_guard lock(mu_);
     return out_.size();

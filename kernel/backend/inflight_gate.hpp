@@ -39,6 +39,10 @@ public:
     std::vector<sdk::CommandRecord> take_ready(std::int64_t now_ms);
     // The result for `command_id` arrived (or it will never be sent): frees its slot.
     void finish(const std::string& command_id);
+    // True while `command_id` is out or waiting here: the queue delivered it to this
+    // session, so it is this session's agent's command (a command's agent never
+    // changes). Lets a result skip asking the queue whose command it is.
+    bool holds(const std::string& command_id) const;
 
     std::size_t in_flight() const;
     std::size_t waiting() const;

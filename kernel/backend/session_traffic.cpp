@@ -24,8 +24,11 @@ void SessionCore::on_ack(proto::Envelope env, proto::AckBody ack) {
     auto self = shared_from_this();
     env_->queue->acked(
         peer_.identity, ack.command_id, [self, ref = env.id, id = ack.command_id](sdk::Status s) {
+            if (s.ok()) {
+                return;  // nothing to do on the strand: no hop (and thread wake-up) for it
+            }
             self->post([self, s = std::move(s), ref, id] {
-                if (self->phase_ != Phase::open || s.ok()) {
+                if (self->phase_ != Phase::open) {
                     return;
                 }
                 if (s.code() == sdk::Errc::not_found) {
@@ -47,9 +50,17 @@ void SessionCore::on_ack(proto::Envelope env, proto::AckBody ack) {
 // a reconnect, so a queue that is briefly unavailable (Redis down) must not strand the
 // result on a session that stays open: the lookup or the state update is retried every
 // `result_retry` while the session lives, and the result is acked once recorded.
+// A command the queue delivered to this session is known to be this agent's (the
+// in-flight gate holds it until its result is recorded): no lookup for it. Only other
+// results (resent after a reconnect, or not this agent's) ask the queue.
 void SessionCore::on_result(proto::Envelope env, proto::ResultBody result) {
     auto self = shared_from_this();
     std::string command_id = result.command_id;
+    if (inflight_ && inflight_->holds(command_id)) {
+        std::string ref = env.id;
+        store_result(std::move(ref), std::move(result));
+        return;
+    }
     env_->queue->get(command_id, [self, env = std::move(env), result = std::move(result)](
                                      sdk::Result<sdk::CommandRecord> rec) mutable {
         self->post([self, env = std::move(env), result = std::move(result),

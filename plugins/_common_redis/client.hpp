@@ -2,8 +2,11 @@
 // redis::Client: one hiredis 0.14 async connection driven by Asio on ah_redis' own
 // I/O thread (one per plugin module; a plugin's copy of Asio cannot drive sockets on
 // the kernel's io_context, see client.cpp). No call here blocks and no caller ever
-// waits: commands are written when the socket is writable and replies parsed when it
-// is readable (stream_descriptor::async_wait), all on one strand per client.
+// waits: a command issued on a caller's thread is written from that thread at once
+// when the connection is idle for it (no hand-off to, and wake-up of, the I/O thread;
+// a client lock that is busy or an earlier command still queued sends it through the
+// client's strand instead, so one caller's commands keep their order); replies are
+// parsed on the I/O thread when the socket is readable (stream_descriptor::async_wait).
 // Asio stays inside client.cpp; this header is Asio-free.
 //
 //  - Reconnects with jittered exponential backoff (backoff_min .. backoff_max) after
@@ -16,8 +19,9 @@
 //    replies; pipeline() sends a batch and answers once with every reply.
 //  - Pub/sub: a client put into subscriber mode (subscribe()) only receives
 //    messages; use a second client for commands.
-//  - Completions run on ah_redis' I/O thread (the client's strand) and must not
-//    block; post to the kernel's Scheduler for anything that must run on the loop.
+//  - Completions run on ah_redis' I/O thread (the client's strand), never inside the
+//    call that issued the command, and must not block; post to the kernel's Scheduler
+//    for anything that must run on the loop.
 //    After stop() returns no completion or hook runs any more.
 
 #include <chrono>

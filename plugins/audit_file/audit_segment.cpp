@@ -136,6 +136,11 @@ sdk::Status AuditFileWriter::open_log_locked_io() {
             need_newline_ = last != '\n';
         }
         fd_ = fd;
+        // An open descriptor keeps its inode: remembered once instead of an fstat()
+        // per batch in check_identity_locked_io().
+        fd_regular_ = S_ISREG(st.st_mode);
+        fd_dev_ = st.st_dev;
+        fd_ino_ = st.st_ino;
         dirty_ = false;
     }
     if (checkpoint_fd_ < 0) {
@@ -161,13 +166,12 @@ void AuditFileWriter::close_log_locked_io() noexcept {
 }
 
 sdk::Status AuditFileWriter::check_identity_locked_io() {
-    struct stat open_st {};
-    if (fd_ < 0 || ::fstat(fd_, &open_st) != 0 || !S_ISREG(open_st.st_mode)) {
+    if (fd_ < 0 || !fd_regular_) {
         return {};  // devices (tests use /dev/full) have no identity to lose
     }
     struct stat path_st {};
-    if (::stat(config_.path.c_str(), &path_st) == 0 && path_st.st_ino == open_st.st_ino &&
-        path_st.st_dev == open_st.st_dev) {
+    if (::stat(config_.path.c_str(), &path_st) == 0 && path_st.st_ino == fd_ino_ &&
+        path_st.st_dev == fd_dev_) {
         return {};
     }
     // Removed, renamed away or replaced: records written to the old inode would be

@@ -18,6 +18,8 @@
 // Lifetime: create() returns a shared_ptr; pool jobs and timers hold weak_ptrs.
 // close() (from Plugin::stop) writes what is pending, checkpoints, fsyncs, closes.
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -109,6 +111,9 @@ private:
     std::mutex io_mu_;
     int fd_ = -1;
     int checkpoint_fd_ = -1;
+    bool fd_regular_ = false;  // fd_'s identity, taken when it was opened
+    dev_t fd_dev_ = 0;
+    ino_t fd_ino_ = 0;
     bool need_newline_ = false;  // the file ended in a torn line
     bool dirty_ = false;         // written but not fsynced
     std::chrono::steady_clock::time_point last_fsync_{};

@@ -301,6 +301,33 @@ TEST_F(AgentSessionTest, ResultStoredThenCompletedThenAcked) {
     EXPECT_EQ(audits("command.result"), 1u);
 }
 
+// The queue delivered the command to this session, so it is this agent's: the result
+// is stored without asking the queue (a Redis round trip with queue_redis). Once it is
+// recorded the gate forgets it, and a resent copy is looked up like any other.
+TEST_F(AgentSessionTest, ResultForACommandDeliveredHereNeedsNoQueueLookup) {
+    sdk::CommandRecord c;
+    c.command_id = util::uuid_v4();
+    c.agent_id = "gw-01";
+    c.name = "builtin.echo";
+    c.state = sdk::CommandState::dispatched;
+    c.deadline_ms = 4102444800000;
+    queue.commands[c.command_id] = c;
+    open_session();
+    ASSERT_TRUE(queue.deliver);
+    ASSERT_TRUE(queue.deliver(c));
+    ASSERT_EQ(sent_types().back(), "command");
+    receive(frame("result", result_body(c.command_id)));
+    sched.run_until_idle();
+    EXPECT_EQ(queue.get_calls, 0);
+    EXPECT_EQ(telemetry.results.count(c.command_id), 1u);
+    ASSERT_EQ(queue.completions.size(), 1u);
+    ASSERT_EQ(sent_types().back(), "result_ack");
+    receive(frame("result", result_body(c.command_id)));  // resent (a new frame id)
+    sched.run_until_idle();
+    EXPECT_EQ(queue.get_calls, 1);
+    EXPECT_EQ(sent_types().back(), "result_ack");
+}
+
 // The queue briefly unavailable (Redis down): the result is not acked, the session
 // stays open, and the lookup / state update is retried until it lands — a gateway
 // resends only after a reconnect, so nothing else would ever record it.

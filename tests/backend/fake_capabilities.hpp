@@ -245,6 +245,7 @@ public:
         done(sdk::EnqueueOutcome{r, true});
     }
     void get(std::string id, sdk::Callback<sdk::Result<sdk::CommandRecord>> done) override {
+        ++get_calls;
         if (!get_status.ok()) {
             return done(get_status);
         }
@@ -309,6 +310,7 @@ public:
     }
 
     sdk::Status enqueue_status;
+    int get_calls = 0;
     sdk::Status get_status;        // not ok: get() fails with it (e.g. Redis down)
     sdk::Status completed_status;  // not ok: completed() fails with it
     std::vector<sdk::NewCommand> enqueued;

@@ -100,6 +100,22 @@ TEST(InflightGate, ExpiredSlotsAreFreed) {
     EXPECT_EQ(ids(gate.take_ready(1001)), (std::vector<std::string>{"b"}));  // a timed out
 }
 
+// What the session trusts instead of asking the queue whose command a result is for.
+TEST(InflightGate, HoldsWhatWasDeliveredUntilItIsFinished) {
+    backend::InflightGate gate(1);
+    EXPECT_FALSE(gate.holds("a"));
+    gate.admit(command("a"), 0);
+    gate.admit(command("b"), 0);
+    EXPECT_TRUE(gate.holds("a"));  // waiting
+    gate.take_ready(0);
+    EXPECT_TRUE(gate.holds("a"));  // out
+    EXPECT_TRUE(gate.holds("b"));  // waiting behind the cap
+    EXPECT_FALSE(gate.holds("c"));
+    gate.finish("a");
+    EXPECT_FALSE(gate.holds("a"));
+    EXPECT_TRUE(gate.holds("b"));
+}
+
 TEST(InflightGate, DestroyingReleasesTheGauge) {
     runtime::MetricsRegistry metrics;
     auto& gauge = metrics.gauge("in_flight", "test");

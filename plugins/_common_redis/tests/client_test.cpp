@@ -3,6 +3,8 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -92,6 +94,61 @@ TEST_F(ClientTest, RunsCommandsAndPipelines) {
     ASSERT_TRUE(wait_until([&] { return c->ping_latency_ms().has_value(); }));
     EXPECT_GE(*c->ping_latency_ms(), 0.0);
     EXPECT_EQ(c->connects(), 1u);
+    c->stop();
+}
+
+// Commands issued on callers' threads are written from there at once (no hand-off to
+// the I/O thread) unless an earlier one still waits on the strand: each thread's
+// commands reach Redis in the order it issued them, and no completion ever runs
+// inside the caller's command() call or on the caller's thread.
+TEST_F(ClientTest, CommandsFromManyThreadsKeepEachThreadsOrder) {
+    auto c = make();
+    c->start();
+    ASSERT_TRUE(wait_until([&] { return c->healthy(); }));
+    constexpr int threads = 4;
+    constexpr int per_thread = 500;
+    std::atomic<int> answered{0};
+    std::atomic<int> inline_completions{0};
+    std::atomic<int> on_caller_thread{0};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < threads; ++t) {
+        callers.emplace_back([&, t] {
+            thread_local bool inside = false;
+            const auto me = std::this_thread::get_id();
+            for (int i = 0; i < per_thread; ++i) {
+                inside = true;
+                c->command({"RPUSH", prefix + "order:" + std::to_string(t), std::to_string(i)},
+                           [&, me](sdk::Result<Reply> r) {
+                               if (inside) {
+                                   ++inline_completions;
+                               }
+                               if (std::this_thread::get_id() == me) {
+                                   ++on_caller_thread;
+                               }
+                               if (r.ok() && !r->is_error()) {
+                                   ++answered;
+                               }
+                           });
+                inside = false;
+            }
+        });
+    }
+    for (auto& th : callers) {
+        th.join();
+    }
+    ASSERT_TRUE(wait_until([&] { return answered.load() == threads * per_thread; }))
+        << answered.load();
+    EXPECT_EQ(inline_completions.load(), 0);
+    EXPECT_EQ(on_caller_thread.load(), 0);
+    for (int t = 0; t < threads; ++t) {
+        auto list = run(*c, {"LRANGE", prefix + "order:" + std::to_string(t), "0", "-1"});
+        ASSERT_TRUE(list.ok());
+        ASSERT_EQ(list->size(), static_cast<std::size_t>(per_thread));
+        for (int i = 0; i < per_thread; ++i) {
+            ASSERT_EQ(list->at(static_cast<std::size_t>(i)).text(), std::to_string(i))
+                << "thread " << t << " position " << i;
+        }
+    }
     c->stop();
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -100,6 +101,36 @@ TEST_F(AuditFileTest, RecordsAppearInOrderAsJsonLinesWrittenOffTheLoop) {
     }
     EXPECT_EQ(w->last_seq(), 5u);
     EXPECT_EQ(ctx.metrics_impl.counter_value("audit_records_total"), 5u);
+}
+
+// The log removed (or replaced) under the writer: records written to the old inode
+// would be lost with it, so the next batch notices (the open file's identity against
+// the path's) and continues the chain in a new file at the path.
+TEST_F(AuditFileTest, RemovedOrReplacedLogIsReopenedAtThePath) {
+    auto w = open_writer();
+    w->record(event("first"), {});
+    ctx.run_until_idle();
+    ASSERT_EQ(read_lines(cfg.path).size(), 1u);
+    ASSERT_EQ(std::remove(cfg.path.c_str()), 0);
+    sdk::Status st = sdk::error(sdk::Errc::internal, "not completed");
+    w->record(event("second"), [&](sdk::Status s) { st = s; });
+    ctx.run_until_idle();
+    EXPECT_TRUE(st.ok()) << st.message();
+    auto lines = read_lines(cfg.path);
+    ASSERT_EQ(lines.size(), 1u) << "a new file at the path";
+    EXPECT_EQ(parse_line(lines[0]).at("action").as_string(), "second");
+    EXPECT_EQ(parse_line(lines[0]).at("seq").to_number<std::uint64_t>(), 2u);
+    // Replaced by another file (e.g. a careless rotation): the same.
+    const std::string moved = dir.file("moved.log");
+    ASSERT_EQ(std::rename(cfg.path.c_str(), moved.c_str()), 0);
+    { std::ofstream(cfg.path) << ""; }
+    w->record(event("third"), {});
+    ctx.run_until_idle();
+    lines = read_lines(cfg.path);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(parse_line(lines[0]).at("action").as_string(), "third");
+    EXPECT_EQ(read_lines(moved).size(), 1u) << "nothing more went to the old inode";
+    w->close();
 }
 
 TEST_F(AuditFileTest, ControlCharactersCannotForgeALine) {
