@@ -2,8 +2,11 @@
 // includes Asio (and hiredis' async API). hiredis is driven through its event hooks
 // (ev.addRead/delRead/addWrite/delWrite/cleanup, as in hiredis/adapters/*.h) mapped
 // onto stream_descriptor::async_wait on ah_redis' own I/O thread (io_thread() below
-// says why not the kernel's loop); every touch of the redisAsyncContext happens on
-// the client's strand.
+// says why not the kernel's loop). Every touch of the redisAsyncContext holds the
+// client's io_mu: the strand's handlers on the I/O thread, and a command issued on
+// another thread, which is written from that thread at once (see send_inline) instead
+// of being handed to the I/O thread (a thread wake-up per command). Callers' completions
+// and hooks never run under io_mu: they are collected while it is held and run after.
 #include "plugins/_common_redis/client.hpp"
 
 #include <hiredis/async.h>
@@ -117,12 +120,21 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     const ClientOptions opts;
     sdk::Logger& log;
 
-    // Strand-only state.
+    // Guards the state below (strand handlers and inline sends); never held while a
+    // caller's completion or hook runs (they go to `later`).
+    std::mutex io_mu;
+    std::vector<std::function<void()>> later;
+    bool inline_send = false;  // a send on the caller's thread: it writes, no flush post
+    // Sends posted to the strand and not run yet: an inline send would overtake them.
+    std::atomic<int> posted{0};
+    std::atomic<bool> stop_requested{false};
+
     redisAsyncContext* ac = nullptr;
     std::uint64_t gen = 0;  // bumped per context: completions of an old one are ignored
     bool want_read = false, want_write = false, reading = false, writing = false;
     bool flush_posted = false;  // a flush() is queued on the strand
     bool started = false, stopping = false, ready = false, retry_armed = false;
+    bool hooks_pending = false;  // on_ready hooks of this connection not run yet
     bool ping_outstanding = false;
     std::chrono::milliseconds backoff{0};
     std::deque<Clock::time_point> inflight;
@@ -159,6 +171,35 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
     }
 
+    // Runs `f` holding io_mu, then the completions and hooks it queued, without it.
+    template <typename F>
+    void locked(F&& f) {
+        std::vector<std::function<void()>> run;
+        {
+            std::lock_guard lock(io_mu);
+            f();
+            run.swap(later);
+        }
+        for (auto& task : run) {
+            task();
+        }
+    }
+
+    // A caller's task, run once io_mu is released, gated by stop(). Dropped when the
+    // client is being destroyed (a context freed by ~Impl completes nothing).
+    template <typename F>
+    void defer(F&& f) {
+        if (auto self = weak_from_this().lock()) {
+            later.emplace_back([self = std::move(self), f = std::forward<F>(f)]() mutable {
+                self->run_gated(f);
+            });
+        }
+    }
+
+    void complete(ReplyCallback done, sdk::Result<Reply> r) {
+        defer([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    }
+
     void set_error(std::string why) {
         std::lock_guard lock(err_mu);
         last_error = std::move(why);
@@ -181,15 +222,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             opts.endpoint.host, std::to_string(opts.endpoint.port),
             asio::bind_executor(strand, [self = shared_from_this()](
                                             const boost::system::error_code& rec, auto results) {
-                if (self->stopping) {
-                    return;
-                }
-                if (rec || results.empty()) {
-                    self->set_error("cannot resolve " + self->opts.endpoint.host + ": " +
-                                    rec.message());
-                    return self->schedule_reconnect();
-                }
-                self->connect_ip(results.begin()->endpoint().address().to_string());
+                self->locked([&] {
+                    if (self->stopping) {
+                        return;
+                    }
+                    if (rec || results.empty()) {
+                        self->set_error("cannot resolve " + self->opts.endpoint.host + ": " +
+                                        rec.message());
+                        return self->schedule_reconnect();
+                    }
+                    self->connect_ip(results.begin()->endpoint().address().to_string());
+                });
             }));
     }
 
@@ -249,9 +292,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             raw_send({"SELECT", std::to_string(opts.endpoint.db)}, check, true);
         }
         raw_send({"CLIENT", "SETNAME", opts.name}, check, true);
-        raw_send({"PING"}, [this, g](sdk::Result<Reply> r) {
-            if (g != gen || !r.ok() || r->is_error()) {
-                return;  // the check above (or the lost connection) handles it
+        // A server still reading its AOF after a restart accepts connections and
+        // CLIENT SETNAME but answers PING with -LOADING: the attempt fails like any
+        // refused handshake and is retried with backoff (it used to leave the client
+        // connected, never ready and never retrying).
+        raw_send({"PING"}, [this, g, check](sdk::Result<Reply> r) {
+            if (g != gen) {
+                return;
+            }
+            if (!r.ok() || r->is_error()) {
+                return check(std::move(r));
             }
             on_ready();
         }, true);
@@ -272,17 +322,36 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             sub.insert(sub.end(), channels.begin(), channels.end());
             send_subscribe(sub);
         }
-        healthy_flag = true;
-        for (auto& hook : hooks) {
-            run_gated(hook);
+        if (hooks.empty()) {
+            healthy_flag = true;
+            return;
         }
+        // Until the hooks ran (re-registration first), callers' commands queue on the
+        // strand behind them instead of being written directly, and healthy() stays
+        // false: healthy means ready for callers, hooks included.
+        ++posted;
+        hooks_pending = true;
+        for (auto& hook : hooks) {
+            defer(hook);
+        }
+        later.emplace_back([self = shared_from_this(), g = gen] {
+            self->locked([&] {
+                self->hooks_pending = false;
+                if (g == self->gen && self->ready && !self->stopping) {
+                    self->healthy_flag = true;
+                }
+            });
+            --self->posted;
+        });
     }
 
     void post_drop(std::uint64_t g) {
         asio::post(strand, [self = shared_from_this(), g] {
-            if (g == self->gen && self->ac != nullptr) {
-                self->drop();
-            }
+            self->locked([&] {
+                if (g == self->gen && self->ac != nullptr) {
+                    self->drop();
+                }
+            });
         });
     }
 
@@ -328,11 +397,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         std::uniform_int_distribution<long> jitter(backoff.count() / 2, backoff.count());
         retry_timer.expires_after(std::chrono::milliseconds(jitter(rng)));
         retry_timer.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
-            if (!e) {
-                self->connect();
-            } else {
-                self->retry_armed = false;
-            }
+            self->locked([&] {
+                if (!e) {
+                    self->connect();
+                } else {
+                    self->retry_armed = false;
+                }
+            });
         });
     }
 
@@ -341,11 +412,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                                      std::chrono::milliseconds(250));
         watchdog.expires_after(tick);
         watchdog.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
-            if (e || self->stopping) {
-                return;
-            }
-            self->on_watchdog();
-            self->arm_watchdog();
+            self->locked([&] {
+                if (e || self->stopping) {
+                    return;
+                }
+                self->on_watchdog();
+                self->arm_watchdog();
+            });
         });
     }
 
@@ -371,7 +444,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                 if (r.ok() && !r->is_error()) {
                     latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - ping_sent)
                                      .count();
-                    healthy_flag = true;
+                    healthy_flag = !hooks_pending;
                 }
             }, true);
         }
@@ -384,6 +457,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         if (!on) {
             return;
         }
+        if (!read && inline_send) {
+            return;  // send_inline writes right after queueing the command
+        }
         if (!read && ac != nullptr && (ac->c.flags & REDIS_CONNECTED) != 0) {
             // Commands were queued on a connected socket, which is almost always
             // writable: write them at the end of this strand turn (everything issued
@@ -392,7 +468,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             // waiting for writability (flush() arms it).
             if (!flush_posted) {
                 flush_posted = true;
-                asio::post(strand, [self = shared_from_this()] { self->flush(); });
+                asio::post(strand,
+                           [self = shared_from_this()] { self->locked([&] { self->flush(); }); });
             }
             return;
         }
@@ -425,7 +502,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                            : asio::posix::stream_descriptor::wait_write,
                       asio::bind_executor(strand, [self = shared_from_this(), g, read](
                                                       const boost::system::error_code& e) {
-                          self->on_ready_io(g, read, e);
+                          self->locked([&] { self->on_ready_io(g, read, e); });
                       }));
     }
 
@@ -500,11 +577,49 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             auto why = lost(!channels.empty() ? "subscriber connection takes no commands"
                                               : (error_text().empty() ? "not connected"
                                                                       : error_text()));
-            return run_gated([&] { done(sdk::Result<Reply>(why)); });
+            return complete(std::move(done), sdk::Result<Reply>(why));
         }
         raw_send(argv, [self = shared_from_this(), done = std::move(done)](sdk::Result<Reply> r) {
-            self->run_gated([&] { done(std::move(r)); });
+            self->complete(std::move(done), std::move(r));
         }, true);
+    }
+
+    // On a caller's thread: queues and writes the command at once, holding io_mu, when
+    // the connection is ready and no send handed to the strand is still waiting (order)
+    // and no writability wait is armed (a full socket buffer). Otherwise (or on the I/O
+    // thread itself, whose strand turn ends with one write for all it queued) returns
+    // false and the caller posts to the strand. Never blocks: io_mu is only tried.
+    bool send_inline(const Argv& argv, ReplyCallback& done) {
+        if (stop_requested.load() || posted.load() != 0 || strand.running_in_this_thread()) {
+            return false;
+        }
+        std::unique_lock lock(io_mu, std::try_to_lock);
+        if (!lock.owns_lock() || posted.load() != 0 || !ready || !channels.empty() ||
+            ac == nullptr || stopping || writing || flush_posted ||
+            (ac->c.flags & REDIS_CONNECTED) == 0) {
+            return false;
+        }
+        inline_send = true;
+        send(argv, std::move(done));
+        inline_send = false;
+        if (ac != nullptr && want_write) {
+            redisAsyncHandleWrite(ac);  // may drop the connection (failing what is queued)
+            if (ac != nullptr && want_write) {
+                arm(false);  // partly written: the rest when the socket is writable
+            }
+        }
+        std::vector<std::function<void()>> run;
+        run.swap(later);
+        lock.unlock();
+        if (!run.empty()) {
+            // Completions run on the I/O thread, never inside the caller's call.
+            asio::post(strand, [run = std::move(run)] {
+                for (const auto& task : run) {
+                    task();
+                }
+            });
+        }
+        return true;
     }
 
     static void message_cb(redisAsyncContext* c, void* r, void*) {
@@ -514,7 +629,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         Reply msg = convert(*static_cast<redisReply*>(r));
         if (msg.is_array() && msg.size() == 3 && msg.at(0).text() == "message") {
-            self->run_gated([&] { self->on_message(msg.at(1).text(), msg.at(2).text()); });
+            self->defer([self, msg = std::move(msg)] {
+                self->on_message(msg.at(1).text(), msg.at(2).text());
+            });
         }
     }
 
@@ -553,11 +670,13 @@ Client::~Client() {
 
 void Client::start() {
     asio::post(impl_->strand, [self = impl_] {
-        if (self->started || self->stopping) {
-            return;
-        }
-        self->started = true;
-        self->connect();
+        self->locked([&] {
+            if (self->started || self->stopping) {
+                return;
+            }
+            self->started = true;
+            self->connect();
+        });
     });
 }
 
@@ -571,51 +690,65 @@ void Client::stop() noexcept {
         impl_->closed = true;
     }
     impl_->healthy_flag = false;
+    impl_->stop_requested = true;
     try {
-        asio::post(impl_->strand, [self = impl_] { self->teardown(); });
+        asio::post(impl_->strand, [self = impl_] { self->locked([&] { self->teardown(); }); });
     } catch (...) {
         // Posting only fails on allocation failure; the destructor frees the context.
     }
 }
 
 void Client::command(Argv argv, ReplyCallback done) {
-    asio::post(impl_->strand, [self = impl_, argv = std::move(argv), done = std::move(done)] {
-        self->send(argv, done);
-    });
+    if (impl_->send_inline(argv, done)) {
+        return;
+    }
+    ++impl_->posted;
+    asio::post(impl_->strand,
+               [self = impl_, argv = std::move(argv), done = std::move(done)]() mutable {
+                   self->locked([&] {
+                       --self->posted;
+                       self->send(argv, std::move(done));
+                   });
+               });
 }
 
 void Client::pipeline(std::vector<Argv> commands, PipelineCallback done) {
+    struct Batch {
+        std::vector<Reply> replies;
+        std::size_t left = 0;
+        std::optional<sdk::Status> failure;
+        PipelineCallback done;
+    };
+    ++impl_->posted;
     asio::post(impl_->strand, [self = impl_, commands = std::move(commands),
                                done = std::move(done)]() mutable {
-        struct Batch {
-            std::vector<Reply> replies;
-            std::size_t left = 0;
-            std::optional<sdk::Status> failure;
-            PipelineCallback done;
-        };
-        if (commands.empty()) {
-            return self->run_gated([&] { done(std::vector<Reply>{}); });
-        }
-        auto batch = std::make_shared<Batch>();
-        batch->replies.resize(commands.size());
-        batch->left = commands.size();
-        batch->done = std::move(done);
-        for (std::size_t i = 0; i < commands.size(); ++i) {
-            self->send(commands[i], [batch, i](sdk::Result<Reply> r) {
-                if (r.ok()) {
-                    batch->replies[i] = std::move(r.value());
-                } else if (!batch->failure) {
-                    batch->failure = r.status();
-                }
-                if (--batch->left == 0) {
-                    if (batch->failure) {
-                        batch->done(sdk::Result<std::vector<Reply>>(*batch->failure));
-                    } else {
-                        batch->done(std::move(batch->replies));
+        self->locked([&] {
+            --self->posted;
+            if (commands.empty()) {
+                self->defer([done = std::move(done)] { done(std::vector<Reply>{}); });
+                return;
+            }
+            auto batch = std::make_shared<Batch>();
+            batch->replies.resize(commands.size());
+            batch->left = commands.size();
+            batch->done = std::move(done);
+            for (std::size_t i = 0; i < commands.size(); ++i) {
+                self->send(commands[i], [batch, i](sdk::Result<Reply> r) {
+                    if (r.ok()) {
+                        batch->replies[i] = std::move(r.value());
+                    } else if (!batch->failure) {
+                        batch->failure = r.status();
                     }
-                }
-            });
-        }
+                    if (--batch->left == 0) {
+                        if (batch->failure) {
+                            batch->done(sdk::Result<std::vector<Reply>>(*batch->failure));
+                        } else {
+                            batch->done(std::move(batch->replies));
+                        }
+                    }
+                });
+            }
+        });
     });
 }
 
@@ -633,9 +766,10 @@ void Client::eval(const Script& script, Argv keys, Argv args, ReplyCallback done
             // The server lost its script cache (restart, SCRIPT FLUSH): send the body.
             argv[0] = "EVAL";
             argv[1] = script.source();
-            asio::post(self->strand, [self, argv = std::move(argv), done = std::move(done)] {
-                self->send(argv, done);
-            });
+            asio::post(self->strand,
+                       [self, argv = std::move(argv), done = std::move(done)]() mutable {
+                           self->locked([&] { self->send(argv, std::move(done)); });
+                       });
             return;
         }
         done(std::move(r));
@@ -645,14 +779,18 @@ void Client::eval(const Script& script, Argv keys, Argv args, ReplyCallback done
 void Client::subscribe(std::vector<std::string> channels, MessageCallback on_message) {
     asio::post(impl_->strand, [self = impl_, channels = std::move(channels),
                                on_message = std::move(on_message)]() mutable {
-        self->channels = std::move(channels);
-        self->on_message = std::move(on_message);
+        self->locked([&] {
+            self->channels = std::move(channels);
+            self->on_message = std::move(on_message);
+        });
     });
 }
 
 void Client::on_ready(std::function<void()> hook) {
     asio::post(impl_->strand,
-               [self = impl_, hook = std::move(hook)]() mutable { self->hooks.push_back(hook); });
+               [self = impl_, hook = std::move(hook)]() mutable {
+                   self->locked([&] { self->hooks.push_back(std::move(hook)); });
+               });
 }
 
 bool Client::healthy() const noexcept {
