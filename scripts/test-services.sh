@@ -22,16 +22,26 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Below the kernel's ephemeral range: the fault tests stop a server and start it again
-# on the same port, and a port in that range can meanwhile become the local port of
-# some other outgoing connection (the restart then fails to bind).
+# Ports handed out here stay reserved (one directory per port) until `destroy`: a fault
+# test stops its server and starts it again on the same port, and another test's
+# server started in between must not take that port (the restart would then fail to
+# bind, or answer a readiness check from the other server and leave the first test's
+# clients refused).
+PORT_LOCKS=${AGENTHOST_TEST_PORT_LOCKS:-${TMPDIR:-/tmp}/agenthost-test-ports}
+reserve_port() { mkdir -p "$PORT_LOCKS" && mkdir "$PORT_LOCKS/$1" 2>/dev/null; }
+release_port() {
+  if [ -f "$dir/port" ]; then rm -rf "${PORT_LOCKS:?}/$(cat "$dir/port")"; fi
+}
+
+# Below the kernel's ephemeral range: a port in that range can meanwhile become the
+# local port of some other outgoing connection (a restart then fails to bind).
 pick_port() {
   local p i lo=32768 hi=60999 top
   read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
   top=$(( lo > 21000 ? lo - 1 : 32767 ))
   for i in $(seq 1 200); do
     p=$(( 20000 + (RANDOM * 32768 + RANDOM) % (top - 20000 + 1) ))
-    if ! port_in_use "$p"; then echo "$p"; return 0; fi
+    if ! port_in_use "$p" && reserve_port "$p"; then echo "$p"; return 0; fi
   done
   die "no free port found"
 }
@@ -95,6 +105,7 @@ pg_cmd() {
         as_pg "$PG_BIN/pg_ctl" -D "$(readlink "$dir/data.home")/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
       fi
       [ -L "$dir/data.home" ] && rm -rf "$(readlink "$dir/data.home")"
+      release_port
       rm -rf "$dir"
       ;;
     *) die "unknown action $action" ;;
@@ -135,7 +146,7 @@ redis_cmd() {
       redis_start "$(cat "$dir/port")"
       cat "$dir/url"
       ;;
-    destroy) redis_stop; rm -rf "$dir" ;;
+    destroy) redis_stop; release_port; rm -rf "$dir" ;;
     *) die "unknown action $action" ;;
   esac
 }
