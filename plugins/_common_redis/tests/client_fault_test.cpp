@@ -42,6 +42,15 @@ sdk::Result<Reply> run(Client& c, Argv argv) {
     return out ? std::move(*out) : sdk::Result<Reply>(sdk::error(sdk::Errc::timeout, "no answer"));
 }
 
+// A client that notices a dead server within tens of milliseconds and retries soon.
+ClientOptions quick_options(const std::string& url) {
+    ClientOptions o;
+    o.endpoint = *parse_url(url);
+    o.ping_interval = 50ms;
+    o.backoff_min = 20ms;
+    return o;
+}
+
 // A stand-in for a Redis that has just restarted and is still reading its AOF: it
 // accepts, answers CLIENT/SELECT/AUTH with +OK, and PING with -LOADING on its first
 // `loading` connections (keeping them open, as Redis does), +PONG on later ones.
@@ -176,10 +185,7 @@ TEST(RedisClientFault, AServerStillLoadingItsDataIsRetriedUntilItAnswers) {
     LoadingRedis server(2);
     testing::FakeLogger log;  // outlives the loop's threads
     LocalLoop loop(2);
-    ClientOptions o;
-    o.endpoint = *parse_url(server.url());
-    o.ping_interval = 50ms;
-    o.backoff_min = 20ms;
+    ClientOptions o = quick_options(server.url());
     o.backoff_max = 100ms;
     auto c = Client::create(loop.native_loop(), o, log);
     std::atomic<int> ready{0};
@@ -197,10 +203,7 @@ TEST(RedisClientFault, RecoversAfterTheServerRestarts) {
     testsvc::RedisServer server;
     testing::FakeLogger log;  // outlives the loop's threads
     LocalLoop loop(2);
-    ClientOptions o;
-    o.endpoint = *parse_url(server.url());
-    o.ping_interval = 50ms;
-    o.backoff_min = 20ms;
+    ClientOptions o = quick_options(server.url());
     o.backoff_max = 200ms;
     auto c = Client::create(loop.native_loop(), o, log);
     std::atomic<int> ready{0};
@@ -228,11 +231,8 @@ TEST(RedisClientFault, ASilentServerTimesOutAndTheClientReconnects) {
     testsvc::RedisServer server;
     testing::FakeLogger log;  // outlives the loop's threads
     LocalLoop loop(2);
-    ClientOptions o;
-    o.endpoint = *parse_url(server.url());
+    ClientOptions o = quick_options(server.url());
     o.command_timeout = 300ms;
-    o.ping_interval = 50ms;
-    o.backoff_min = 20ms;
     auto c = Client::create(loop.native_loop(), o, log);
     auto admin = Client::create(loop.native_loop(), o, log);
     c->start();
