@@ -21,13 +21,10 @@ template <class Tag, std::size_t BlockSize, std::size_t Slots,
           std::size_t Align = alignof(std::max_align_t)>
 class BlockStash {
 public:
-    static constexpr std::size_t block_size = BlockSize;
-    static constexpr std::size_t slots = Slots;
-    static constexpr std::size_t alignment = Align;
     static_assert((Align & (Align - 1)) == 0 && Align % sizeof(void*) == 0);
     static_assert(BlockSize % Align == 0);
 
-    // A block of block_size bytes (nullptr only if malloc fails).
+    // A block of BlockSize bytes (nullptr only if malloc fails).
     static void* take() noexcept {
         Stash& s = stash_;
         if (s.count != 0) {
@@ -40,7 +37,7 @@ public:
         }
     }
 
-    // Keeps `block` (which must hold at least block_size bytes) or frees it when the
+    // Keeps `block` (which must hold at least BlockSize bytes) or frees it when the
     // stash is full or this thread is exiting.
     static void give(void* block) noexcept {
         Stash& s = stash_;

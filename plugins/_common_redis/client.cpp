@@ -485,6 +485,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             arm(false);  // a new connection still connecting: wait as usual
             return;
         }
+        write_queued();
+    }
+
+    // Writes what hiredis has queued (which may drop the connection, failing what is
+    // queued); a partial write finishes when the socket is writable.
+    void write_queued() {
+        if (ac == nullptr || !want_write) {
+            return;
+        }
         redisAsyncHandleWrite(ac);
         if (ac != nullptr && want_write) {
             arm(false);
@@ -602,12 +611,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         inline_send = true;
         send(argv, std::move(done));
         inline_send = false;
-        if (ac != nullptr && want_write) {
-            redisAsyncHandleWrite(ac);  // may drop the connection (failing what is queued)
-            if (ac != nullptr && want_write) {
-                arm(false);  // partly written: the rest when the socket is writable
-            }
-        }
+        write_queued();
         std::vector<std::function<void()>> run;
         run.swap(later);
         lock.unlock();
