@@ -3,6 +3,7 @@
 // the streams in stream_util.cpp.
 #include "kernel/net/tls.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -29,6 +30,12 @@ sdk::Status fail(const std::string& what, const std::string& file,
     return sdk::error(sdk::Errc::invalid_argument, what + " '" + file + "': " + ec.message());
 }
 
+boost::system::error_code last_ssl_error() {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    return {static_cast<int>(code), boost::asio::error::get_ssl_category()};
+}
+
 sdk::Status set_floor(ssl::context& ctx, const std::string& min_version) {
     SSL_CTX* native = ctx.native_handle();
     if (min_version == "1.3") {
@@ -52,11 +59,14 @@ sdk::Status set_floor(ssl::context& ctx, const std::string& min_version) {
 }
 
 sdk::Status load_identity(ssl::context& ctx, const std::string& cert, const std::string& key) {
-    boost::system::error_code ec;
-    ctx.use_certificate_chain_file(cert, ec);
-    if (ec) {
-        return fail("cannot load certificate", cert, ec);
+    // OpenSSL's own loader, not Asio's: it keeps the file's intermediates as the leaf's
+    // chain (Asio adds them as context-wide "extra" certificates), which freeze_chain()
+    // below builds on.
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx.native_handle(), cert.c_str()) != 1) {
+        return fail("cannot load certificate", cert, last_ssl_error());
     }
+    boost::system::error_code ec;
     ctx.use_private_key_file(key, ssl::context::pem, ec);
     if (ec) {
         return fail("cannot load private key", key, ec);
@@ -66,6 +76,35 @@ sdk::Status load_identity(ssl::context& ctx, const std::string& cert, const std:
                           "private key '" + key + "' does not match certificate '" + cert + "'");
     }
     return {};
+}
+
+// Fixes the certificate chain sent to peers once, at load, instead of on every
+// handshake. With no chain configured, OpenSSL builds one per handshake by verifying
+// the context's own certificate against its trust store ("auto chain"): a full
+// X509_verify_cert (an ECDSA verification, the store's lock, a few hundred
+// allocations) in each handshake, and the self-signed root went on the wire too.
+// Here the chain is built once from the file's intermediates and the trust store, the
+// root is left out (the peer has it; RFC 8446 §4.4.2), and auto chain is switched off.
+// A build that fails (the issuer is in neither) keeps what the file gave.
+void freeze_chain(ssl::context& ctx) {
+    SSL_CTX* native = ctx.native_handle();
+    SSL_CTX_set_mode(native, SSL_MODE_NO_AUTO_CHAIN);
+    if (SSL_CTX_get0_certificate(native) == nullptr) {
+        return;
+    }
+    STACK_OF(X509)* from_file = nullptr;
+    SSL_CTX_get0_chain_certs(native, &from_file);
+    STACK_OF(X509)* kept = from_file != nullptr ? X509_chain_up_ref(from_file) : nullptr;
+    const int built = SSL_CTX_build_cert_chain(
+        native, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                    SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR);
+    STACK_OF(X509)* now = nullptr;
+    SSL_CTX_get0_chain_certs(native, &now);
+    if (built <= 0 || sk_X509_num(now) < sk_X509_num(kept)) {
+        SSL_CTX_set1_chain(native, kept);
+    }
+    sk_X509_pop_free(kept, X509_free);
+    ERR_clear_error();
 }
 
 }  // namespace
@@ -170,6 +209,7 @@ sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_server(const TlsServer
     SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx.native_handle(), 0);
     SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_TICKET);
+    freeze_chain(ctx);
     return std::shared_ptr<TlsContext>(new TlsContext(std::move(impl)));
 }
 
@@ -199,6 +239,7 @@ sdk::Result<std::shared_ptr<TlsContext>> TlsContext::make_client(const TlsClient
         }
     }
     ctx.set_verify_mode(ssl::verify_peer);
+    freeze_chain(ctx);
     impl->pins = o.pins;
     return std::shared_ptr<TlsContext>(new TlsContext(std::move(impl)));
 }

@@ -117,7 +117,11 @@ sdk::Status setup_tls(Shared& sh) {
     // Every connection does a full handshake: no session resumption.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // Agent certificates are minted by the CA the server trusts: the leaf alone is the
+    // chain. Without this OpenSSL rebuilds the chain from the trust store in every
+    // handshake (an X509_verify_cert of our own certificate) and sends the root too,
+    // as the gateway's TlsContext no longer does (kernel/net/tls.cpp, freeze_chain).
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     error_code ec;
     sh.tls.load_verify_file(sh.opt.trust, ec);
     if (ec) {
