@@ -92,8 +92,9 @@ void SessionCore::post(std::function<void()> fn) {
 
 void SessionCore::on_hello_timeout() {
     hello_timer_.reset();
-    // A hello already being checked (replay verdict or lease pending) made it in time.
-    if (phase_ == Phase::awaiting_hello && !busy_) {
+    // A hello already being checked (replay verdict pending) made it in time; one whose
+    // lease is being taken has moved on to Phase::opening.
+    if (phase_ == Phase::awaiting_hello && checking_.empty()) {
         fail(cc::hello_timeout, "no hello in time", std::nullopt);
     }
 }
@@ -102,7 +103,7 @@ void SessionCore::message(std::string text) {
     if (phase_ == Phase::closing || phase_ == Phase::closed) {
         return;
     }
-    if (inbox_.size() >= cfg_.max_pending_frames) {
+    if (inbox_.size() + checking_.size() >= cfg_.max_pending_frames) {
         fail(cc::try_again_later, "too many frames pending", std::nullopt);
         return;
     }
@@ -110,18 +111,40 @@ void SessionCore::message(std::string text) {
     pump();
 }
 
-// Frames are checked strictly in arrival order; a frame waiting for its replay
-// verdict (or the hello waiting for its lease) holds the ones behind it.
+// Frames are dispatched strictly in arrival order. Until the session is open, one at a
+// time: the hello is checked, then its lease taken, before anything behind it. Once
+// open, every frame is verified and its replay check started as it arrives, so a
+// backlog (telemetry spooled while offline, an ack and a result in one read) costs
+// one round trip to a shared replay store instead of one per frame; each waits in
+// `checking_` for its verdict and for the frames before it.
 void SessionCore::pump() {
-    while (!busy_ && !inbox_.empty() &&
-           (phase_ == Phase::awaiting_hello || phase_ == Phase::open)) {
+    for (;;) {
+        if (phase_ == Phase::closing || phase_ == Phase::closed) {
+            return;
+        }
+        if (!checking_.empty() && checking_.front().decided()) {
+            Checked c = std::move(checking_.front());
+            checking_.pop_front();
+            if (!c.env) {
+                fail(c.rejection.close_code, c.rejection.reason, c.rejection.ref);
+                return;
+            }
+            on_replay_verdict(std::move(*c.env), std::move(*c.verdict));
+            continue;
+        }
+        const bool may_start = phase_ == Phase::open
+                                   ? !rejection_queued_
+                                   : phase_ == Phase::awaiting_hello && checking_.empty();
+        if (!may_start || inbox_.empty()) {
+            return;
+        }
         std::string text = std::move(inbox_.front());
         inbox_.pop_front();
-        handle_frame(text);
+        start_check(text);
     }
 }
 
-void SessionCore::handle_frame(const std::string& text) {
+void SessionCore::start_check(const std::string& text) {
     proto::VerifyOptions opts;
     opts.max_frame_bytes = cfg_.max_frame_bytes;
     opts.max_skew_ms = cfg_.max_skew_ms;
@@ -130,11 +153,14 @@ void SessionCore::handle_frame(const std::string& text) {
     opts.required_kid = kid_;
     opts.session_key = key_;  // derived for (kid_, identity) at the hello
     proto::Verified verified = proto::verify(text, *env_->keys, opts);
+    Checked& c = checking_.emplace_back();
+    c.seq = next_seq_++;
     if (!verified.ok()) {
-        fail(verified.rejection.close_code, verified.rejection.reason, verified.rejection.ref);
+        c.rejection = std::move(verified.rejection);
+        rejection_queued_ = true;
         return;
     }
-    proto::Envelope env = std::move(*verified.envelope);
+    proto::Envelope& env = c.env.emplace(std::move(*verified.envelope));
     const std::size_t label = type_label(env.type);
     count_cached(frames_in_[label], "agenthost_frames_in_total",
                  "Verified frames received from agents", "type", kTypeLabels[label]);
@@ -147,24 +173,28 @@ void SessionCore::handle_frame(const std::string& text) {
     }
     auto& replay = *env_->replay;
     if (auto verdict = replay.check_now(peer_.identity, env.nonce, env.ts, cfg_.replay_window_ms)) {
-        on_replay_verdict(std::move(env), *verdict);
+        c.verdict.emplace(*verdict);
         return;
     }
-    busy_ = true;
-    std::string nonce = env.nonce;
-    std::int64_t ts = env.ts;
     auto self = shared_from_this();
-    replay.check(
-        peer_.identity, std::move(nonce), ts, cfg_.replay_window_ms,
-        [self, env = std::move(env)](sdk::Result<sdk::ReplayVerdict> verdict) mutable {
-            self->post([self, env = std::move(env), verdict = std::move(verdict)]() mutable {
-                self->busy_ = false;
-                if (self->phase_ != Phase::closing && self->phase_ != Phase::closed) {
-                    self->on_replay_verdict(std::move(env), std::move(verdict));
-                }
-                self->pump();
-            });
-        });
+    replay.check(peer_.identity, env.nonce, env.ts, cfg_.replay_window_ms,
+                 [self, seq = c.seq](sdk::Result<sdk::ReplayVerdict> verdict) mutable {
+                     self->post([self, seq, verdict = std::move(verdict)]() mutable {
+                         self->on_checked(seq, std::move(verdict));
+                     });
+                 });
+}
+
+void SessionCore::on_checked(std::uint64_t seq, sdk::Result<sdk::ReplayVerdict> verdict) {
+    if (phase_ == Phase::closing || phase_ == Phase::closed || checking_.empty() ||
+        seq < checking_.front().seq) {
+        return;  // the session ended (and its queue was cleared) meanwhile
+    }
+    const std::uint64_t index = seq - checking_.front().seq;
+    if (index < checking_.size()) {
+        checking_[index].verdict.emplace(std::move(verdict));
+        pump();
+    }
 }
 
 void SessionCore::on_replay_verdict(proto::Envelope env, sdk::Result<sdk::ReplayVerdict> verdict) {
@@ -235,7 +265,6 @@ void SessionCore::on_hello(proto::Envelope env, proto::HelloBody hello) {
         return;
     }
     phase_ = Phase::opening;
-    busy_ = true;
     session_id_ = util::uuid_v4();
     sdk::AgentHello h;
     h.agent_id = peer_.identity;
@@ -288,7 +317,6 @@ void SessionCore::release_if_opened(const sdk::Result<sdk::OpenSessionResult>& r
 }
 
 void SessionCore::on_opened(sdk::Result<sdk::OpenSessionResult> result) {
-    busy_ = false;
     if (phase_ != Phase::opening) {
         release_if_opened(result);
         return;
@@ -434,6 +462,7 @@ void SessionCore::closed(std::uint16_t code) {
     closed_atomic_.store(true, std::memory_order_release);
     phase_ = Phase::closed;
     inbox_.clear();
+    checking_.clear();
     if (opened_) {
         opened_ = false;
         env_->queue->detach(peer_.identity, session_id_);
@@ -452,6 +481,7 @@ void SessionCore::fail(std::uint16_t code, const std::string& reason,
     }
     phase_ = Phase::closing;
     inbox_.clear();
+    checking_.clear();
     if (audit_it) {
         json::object details{{"reason", reason}, {"code", static_cast<int>(code)}};
         details["ref"] = ref ? json::value(*ref) : json::value(nullptr);

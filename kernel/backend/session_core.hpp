@@ -38,7 +38,8 @@ private:
     // agent_session.cpp
     void post(std::function<void()> fn);
     void pump();
-    void handle_frame(const std::string& text);
+    void start_check(const std::string& text);
+    void on_checked(std::uint64_t seq, sdk::Result<sdk::ReplayVerdict> verdict);
     void on_replay_verdict(proto::Envelope env, sdk::Result<sdk::ReplayVerdict> verdict);
     void dispatch(proto::Envelope env);
     void on_hello(proto::Envelope env, proto::HelloBody hello);
@@ -83,9 +84,21 @@ private:
     std::shared_ptr<net::Connection> conn_;
     std::shared_ptr<InflightGate> inflight_;  // set at the welcome, before attach
 
+    // A frame past verification, waiting for its replay verdict and for every frame
+    // before it; or a verification failure, waiting for the frames before it.
+    struct Checked {
+        std::uint64_t seq = 0;
+        std::optional<proto::Envelope> env;  // empty: `rejection`
+        proto::Rejection rejection;
+        std::optional<sdk::Result<sdk::ReplayVerdict>> verdict;
+        bool decided() const { return !env || verdict.has_value(); }
+    };
+
     Phase phase_ = Phase::awaiting_hello;
-    std::deque<std::string> inbox_;
-    bool busy_ = false;  // a frame awaits its replay verdict, or the hello its lease
+    std::deque<std::string> inbox_;   // received, not verified yet
+    std::deque<Checked> checking_;    // verified, in arrival order
+    std::uint64_t next_seq_ = 0;
+    bool rejection_queued_ = false;   // nothing behind it is worth checking
     std::optional<sdk::TimerId> hello_timer_;
     std::string kid_;  // fixed by the first verified hello
     std::string key_;  // per-agent key for kid_; non-empty = error frames allowed

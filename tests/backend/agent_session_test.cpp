@@ -115,6 +115,104 @@ TEST_F(AgentSessionTest, AsyncReplayCheckKeepsFrameOrder) {
     EXPECT_EQ(sent_types(), (std::vector<std::string>{"welcome", "error"}));
 }
 
+// Once the session is open, replay checks overlap: a backlog costs one round trip to a
+// shared replay store, not one per frame. Dispatch order stays the arrival order.
+class PipelinedReplayTest : public AgentSessionTest {
+protected:
+    void SetUp() override {
+        open_session();
+        replay.async = true;
+        replay.defer.deferred = true;
+    }
+    std::string batch(const std::string& id, std::string nonce = {}) {
+        json::array points{
+            json::object{{"metric", "cpu.load"}, {"ts", clock.now_unix_ms()}, {"value", 0.5}}};
+        return frame("telemetry", json::object{{"batch_id", id}, {"points", points}}, kAgent,
+                     std::move(nonce));
+    }
+    std::vector<std::string> stored() const {
+        std::vector<std::string> ids;
+        for (const auto& b : telemetry.batches) {
+            ids.push_back(b.batch_id);
+        }
+        return ids;
+    }
+};
+
+TEST_F(PipelinedReplayTest, ChecksOverlapAndFramesDispatchInArrivalOrder) {
+    const std::string a = util::uuid_v4(), b = util::uuid_v4(), c = util::uuid_v4();
+    receive(batch(a));
+    receive(batch(b));
+    receive(batch(c));
+    EXPECT_EQ(replay.defer.pending(), 3u) << "every frame's check is in flight at once";
+    replay.defer.release(2);  // c's verdict first
+    sched.run_until_idle();
+    replay.defer.release(1);  // then b's
+    sched.run_until_idle();
+    EXPECT_TRUE(stored().empty()) << "nothing overtakes the first frame";
+    replay.defer.release(0);
+    sched.run_until_idle();
+    EXPECT_EQ(stored(), (std::vector<std::string>{a, b, c}));
+    EXPECT_FALSE(conn->close_code().has_value());
+}
+
+TEST_F(PipelinedReplayTest, AReplayInTheBacklogClosesOnlyAfterTheFramesBeforeIt) {
+    const std::string nonce = util::nonce();
+    const std::string a = util::uuid_v4();
+    receive(batch(a, nonce));
+    receive(batch(util::uuid_v4(), nonce));  // the same nonce again
+    receive(batch(util::uuid_v4()));
+    ASSERT_EQ(replay.defer.pending(), 3u);
+    replay.defer.release(1);  // the replay's verdict arrives first
+    sched.run_until_idle();
+    EXPECT_FALSE(conn->close_code().has_value());
+    replay.defer.release_all();
+    sched.run_until_idle();
+    EXPECT_EQ(stored(), std::vector<std::string>{a});
+    EXPECT_EQ(conn->close_code(), 4410);
+}
+
+TEST_F(PipelinedReplayTest, AFrameFailingVerificationWaitsForTheFramesBeforeIt) {
+    const std::string a = util::uuid_v4();
+    receive(batch(a));
+    const std::string genuine = batch(util::uuid_v4());
+    auto payload = payload_of(genuine);
+    payload["ts"] = payload.at("ts").as_int64() + 1;  // the MAC no longer matches
+    const auto first = genuine.find('.');
+    const auto second = genuine.find('.', first + 1);
+    receive(genuine.substr(0, first + 1) + util::base64url_encode(json::serialize(payload)) +
+            genuine.substr(second));
+    receive(batch(util::uuid_v4()));
+    EXPECT_FALSE(conn->close_code().has_value()) << "the batch before it is not decided yet";
+    EXPECT_EQ(replay.defer.pending(), 1u) << "nothing behind a rejected frame is checked";
+    replay.defer.release_all();
+    sched.run_until_idle();
+    EXPECT_EQ(stored(), std::vector<std::string>{a});
+    EXPECT_EQ(conn->close_code(), 4401);
+}
+
+TEST_F(PipelinedReplayTest, AVerdictArrivingAfterTheCloseIsIgnored) {
+    receive(batch(util::uuid_v4()));
+    receive(batch(util::uuid_v4()));
+    ASSERT_EQ(replay.defer.pending(), 2u);
+    handler->on_close(1006);
+    sched.run_until_idle();
+    replay.defer.release_all();
+    sched.run_until_idle();
+    EXPECT_TRUE(stored().empty());
+}
+
+TEST_F(PipelinedReplayTest, TheBoundCountsFramesStillBeingChecked) {
+    // max_pending_frames covers verified frames waiting for verdicts too, so a peer
+    // cannot park unbounded work behind one slow check.
+    for (std::size_t i = 0; i < 256; ++i) {
+        handler->on_message(batch(util::uuid_v4()));
+    }
+    EXPECT_FALSE(conn->close_code().has_value());
+    receive(batch(util::uuid_v4()));
+    EXPECT_EQ(conn->close_code(), 1013);
+}
+
 TEST_F(AgentSessionTest, FailedAsyncReplayCheckRefusesTheFrameWith1013) {
     // A shared replay store that cannot answer (replay_redis with Redis down): fail
     // closed, the frame is never dispatched and the frames behind it are dropped.

@@ -37,6 +37,12 @@ public:
         }
     }
     std::size_t pending() const { return pending_.size(); }
+    // Runs the index-th pending completion alone (out of order on purpose).
+    void release(std::size_t index) {
+        auto fn = std::move(pending_.at(index));
+        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(index));
+        fn();
+    }
     void release_all() {
         auto p = std::move(pending_);
         pending_.clear();
