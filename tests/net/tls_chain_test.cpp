@@ -194,13 +194,21 @@ std::shared_ptr<TlsContext> server(const std::string& cert, const std::string& k
     return *r;
 }
 
+// A handshake of our server context (certificate file, key, client-CA file) with a
+// plain OpenSSL client trusting `client_trust` and presenting the full client chain.
+std::pair<Seen, Seen> serve(const std::string& cert, const std::string& key,
+                            const std::string& client_ca,
+                            const std::string& client_trust = "root.crt") {
+    auto ctx = server(cert, key, client_ca);
+    auto client = plain_client(pki().path(client_trust), pki().path("client-full.crt"),
+                               pki().path("client.key"));
+    return handshake(ctx->native().native_handle(), client.get());
+}
+
 TEST(TlsChain, ALeafSignedByTheRootIsSentAloneWithoutTheRoot) {
     // The trust file (client CA) holds the root that signed the served leaf. OpenSSL's
     // per-handshake "auto chain" used to append that root to every Certificate message.
-    auto ctx = server("direct.crt", "direct.key", "root-and-inter.crt");
-    auto client = plain_client(pki().path("root.crt"), pki().path("client-full.crt"),
-                               pki().path("client.key"));
-    auto [by_client, by_server] = handshake(ctx->native().native_handle(), client.get());
+    auto [by_client, by_server] = serve("direct.crt", "direct.key", "root-and-inter.crt");
     ASSERT_TRUE(by_client.handshake);
     EXPECT_EQ(by_client.verify, X509_V_OK);
     EXPECT_EQ(by_client.chain_length, 1);
@@ -209,10 +217,7 @@ TEST(TlsChain, ALeafSignedByTheRootIsSentAloneWithoutTheRoot) {
 }
 
 TEST(TlsChain, AFullChainFileIsSentAsWritten) {
-    auto ctx = server("server-full.crt", "server.key", "root.crt");
-    auto client = plain_client(pki().path("root.crt"), pki().path("client-full.crt"),
-                               pki().path("client.key"));
-    auto [by_client, by_server] = handshake(ctx->native().native_handle(), client.get());
+    auto [by_client, by_server] = serve("server-full.crt", "server.key", "root.crt");
     ASSERT_TRUE(by_client.handshake);
     EXPECT_EQ(by_client.verify, X509_V_OK);
     EXPECT_EQ(by_client.chain_length, 2);  // leaf + intermediate
@@ -224,10 +229,7 @@ TEST(TlsChain, AnIntermediateOnlyInTheTrustFileIsStillSent) {
     // The leaf alone in the certificate file; its intermediate sits in the client-CA
     // file. The chain built at load carries it, so a client trusting only the root
     // still verifies the server.
-    auto ctx = server("server.crt", "server.key", "root-and-inter.crt");
-    auto client = plain_client(pki().path("root.crt"), pki().path("client-full.crt"),
-                               pki().path("client.key"));
-    auto [by_client, by_server] = handshake(ctx->native().native_handle(), client.get());
+    auto [by_client, by_server] = serve("server.crt", "server.key", "root-and-inter.crt");
     ASSERT_TRUE(by_client.handshake);
     EXPECT_EQ(by_client.verify, X509_V_OK);
     EXPECT_EQ(by_client.chain_length, 2);
@@ -237,10 +239,8 @@ TEST(TlsChain, AnIntermediateOnlyInTheTrustFileIsStillSent) {
 TEST(TlsChain, AnIssuerFoundNowhereKeepsTheFileAsItIs) {
     // Neither file knows the intermediate: the build fails, the context still loads and
     // serves the leaf alone; a client that has the intermediate itself verifies it.
-    auto ctx = server("server.crt", "server.key", "root.crt");
-    auto client = plain_client(pki().path("root-and-inter.crt"), pki().path("client-full.crt"),
-                               pki().path("client.key"));
-    auto [by_client, by_server] = handshake(ctx->native().native_handle(), client.get());
+    auto [by_client, by_server] =
+        serve("server.crt", "server.key", "root.crt", "root-and-inter.crt");
     ASSERT_TRUE(by_client.handshake);
     EXPECT_EQ(by_client.chain_length, 1);
     EXPECT_EQ(by_client.verify, X509_V_OK);
