@@ -26,6 +26,7 @@
 #include "kernel/backend/agent_session.hpp"
 #include "kernel/backend/backend_reload.hpp"
 #include "kernel/backend/host_guards.hpp"
+#include "kernel/backend/tls_refusal_audit.hpp"
 #include "kernel/crypto/keyring.hpp"
 #include "kernel/net/agent_server.hpp"
 #include "kernel/net/http_server.hpp"
@@ -46,6 +47,9 @@ constexpr int kExitConfig = 2;
 constexpr auto kDrainTimeout = 10s;
 // Past this after a stop signal the process exits regardless (a stuck plugin).
 constexpr auto kShutdownDeadline = 30s;
+// How often the tls.refused windows are checked: a window's record is written at most
+// this long after the window ends.
+constexpr auto kRefusalTick = 5s;
 
 const std::vector<std::string> kRequiredCapabilities = {"identity", "replay", "queue", "telemetry",
                                                         "audit"};
@@ -277,6 +281,13 @@ int run_backend(const config::KernelConfig& cfg) {
     net::AgentServer agents(rt, {cfg.listen_agents.address, cfg.listen_agents.port},
                             reload.agent_tls(), session_limits(cfg), cfg.identity_binding,
                             reload.session_factory(), cfg.limits.max_connections);
+    // Refused mutual-TLS handshakes, audited per source and reason (docs/audit.md). The
+    // hook runs on a loop thread: a map update, and for a new source the forwarder's
+    // record(), which only queues (the audit plugin writes on the blocking pool).
+    auto refusals = std::make_shared<TlsRefusalAudit>(rt.audit(), rt.clock());
+    agents.set_tls_refusal_hook(
+        [refusals](const net::TlsRefusal& r) { refusals->note(r.remote_ip, r.reason, r.detail); });
+    TlsRefusalTicker refusal_ticker(rt.scheduler(), refusals, kRefusalTick);
     reload.attach(&agents, &admin);
     register_host_health(rt, agents, cfg);  // admission limits, host checks (host_guards.hpp)
     agents_for_reload = &agents;
@@ -344,6 +355,7 @@ int run_backend(const config::KernelConfig& cfg) {
         log->warn("agent drain did not finish in time");
     }
     renewals.stop();
+    refusal_ticker.stop();  // after the drain (no handshake left), before the audit flush
     admin.stop();
     health.stop();
     rt.audit().record(sdk::AuditEvent{"kernel", "backend.stop", cfg.host_id, "success", {}});

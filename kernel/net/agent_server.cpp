@@ -3,9 +3,13 @@
 // and drain. One strand per connection; the acceptor has its own.
 #include "kernel/net/agent_server.hpp"
 
+#include <exception>
 #include <mutex>
 #include <unordered_map>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/beast/http.hpp>
 
 #include "kernel/crypto/x509.hpp"
@@ -42,6 +46,37 @@ std::string address_only(const tcp::socket& socket) {
     error_code ec;
     auto ep = socket.remote_endpoint(ec);
     return ec ? std::string() : ep.address().to_string();
+}
+
+// Sorts a failed TLS handshake into the classes of TlsRefusal. The verify result comes
+// first: a rejected certificate also fails the handshake with a generic SSL error.
+TlsRefusal classify_refusal(SSL* ssl, const error_code& ec, bool timed_out) {
+    TlsRefusal r;
+    if (timed_out) {
+        r.reason = "handshake_timeout";
+        return r;
+    }
+    const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+    int ssl_reason = 0;
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const auto code = static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
+        if (ERR_GET_LIB(code) == ERR_LIB_SSL) {
+            ssl_reason = ERR_GET_REASON(code);
+        }
+    }
+    if (verify != X509_V_OK) {
+        r.reason = "certificate_rejected";
+        r.detail = X509_verify_cert_error_string(verify);
+    } else if (ssl_reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        r.reason = "no_client_certificate";
+    } else if (ssl_reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        r.reason = "certificate_rejected";  // no verify result recorded (a callback said no)
+        r.detail = "certificate verify failed";
+    } else {
+        r.reason = "protocol_error";
+        r.detail = ec.message().substr(0, 160);  // what tls_failure() logs, bounded
+    }
+    return r;
 }
 
 bool offers_subprotocol(const http::request<http::empty_body>& req) {
@@ -95,6 +130,8 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
     bool admit_address(const std::string& ip);
     void release_address(const std::string& ip);
     void handshake_ended(Handshake* h, bool upgraded);
+    // Hands a refused TLS handshake to the hook, if one is set.
+    void report_refusal(const TlsRefusal& refusal);
     void session_ended(std::uint64_t id);
     void check_drained();
     void abort_all(std::uint16_t code);
@@ -118,6 +155,7 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
     bool draining = false;
     std::function<void()> drain_done;
     AdmissionLimits admission;
+    std::shared_ptr<const TlsRefusalHook> refusal_hook;  // copied out per refusal
     std::unordered_map<std::string, std::size_t> per_address;  // live connections by IP
     TokenBucket handshake_bucket{0, 1};  // acceptor strand only
     double bucket_rate = -1;             // the rate the bucket was built with
@@ -166,6 +204,7 @@ public:
         // The saved executor: ws_ may have been moved into a session meanwhile.
         asio::post(executor_, [self = shared_from_this()] {
             if (!self->upgraded_) {
+                self->aborted_ = true;  // our own doing: not the peer's refusal
                 self->close_socket();
             }
         });
@@ -196,10 +235,15 @@ private:
 
     void on_tls(error_code ec) {
         if (ec) {
+            SSL* ssl = ws_.next_layer().native_handle();
             st_->metrics->handshake(timed_out(ec) ? "timeout" : "tls_failed");
             st_->log->debug("agent TLS handshake failed",
-                            {{"remote", remote_},
-                             {"error", tls_failure(ws_.next_layer().native_handle(), ec)}});
+                            {{"remote", remote_}, {"error", tls_failure(ssl, ec)}});
+            if (!aborted_) {
+                TlsRefusal refusal = classify_refusal(ssl, ec, timed_out(ec));
+                refusal.remote_ip = ip_;
+                st_->report_refusal(refusal);
+            }
             return end();
         }
         cert_ = peer_cert(ws_.next_layer().native_handle(), st_->binding);
@@ -341,6 +385,7 @@ private:
     bool upgraded_ = false;
     bool ended_ = false;
     bool timed_out_ = false;
+    bool aborted_ = false;  // drain or teardown closed the socket
 };
 
 }  // namespace
@@ -459,6 +504,23 @@ void AgentServer::State::handshake_ended(Handshake* h, bool upgraded) {
     if (!upgraded) {
         active.fetch_sub(1);
         check_drained();
+    }
+}
+
+void AgentServer::State::report_refusal(const TlsRefusal& refusal) {
+    std::shared_ptr<const TlsRefusalHook> hook;
+    {
+        std::lock_guard lock(mu);
+        hook = refusal_hook;
+    }
+    if (!hook || !*hook) {
+        return;
+    }
+    try {
+        (*hook)(refusal);
+    } catch (const std::exception& e) {
+        // Never out of an Asio handler: that would end the loop thread.
+        log->warn("TLS refusal hook threw", {{"error", e.what()}});
     }
 }
 
@@ -636,6 +698,12 @@ void AgentServer::drain(std::function<void()> done, std::chrono::milliseconds ti
 void AgentServer::set_admission(AdmissionLimits admission) {
     std::lock_guard lock(state_->mu);
     state_->admission = admission;
+}
+
+void AgentServer::set_tls_refusal_hook(TlsRefusalHook hook) {
+    auto h = std::make_shared<const TlsRefusalHook>(std::move(hook));
+    std::lock_guard lock(state_->mu);
+    state_->refusal_hook = std::move(h);
 }
 
 std::size_t AgentServer::active_count() const {

@@ -37,6 +37,21 @@ struct AdmissionLimits {
     std::uint64_t memory_watermark = 0;  // RSS bytes above which sessions get 1013; 0: off
 };
 
+// A mutual-TLS handshake the listener refused (docs/audit.md, tls.refused). Reported
+// before any identity exists, so everything here comes from an unauthenticated peer.
+struct TlsRefusal {
+    std::string remote_ip;  // without the port
+    // no_client_certificate: the peer sent none; certificate_rejected: it sent one that
+    // failed verification; handshake_timeout; protocol_error: anything else (not TLS,
+    // version or cipher mismatch, an alert, a connection closed mid-handshake).
+    const char* reason = "";
+    // certificate_rejected: OpenSSL's verify error ("certificate has expired");
+    // protocol_error: the TLS error text; otherwise empty. Short (<= 160 bytes).
+    std::string detail;
+};
+// Runs on a loop thread, once per refused handshake: it must not block.
+using TlsRefusalHook = std::function<void(const TlsRefusal&)>;
+
 class AgentServer {
 public:
     // `tls` must be a server context with a client CA (mutual TLS). `identity_binding`
@@ -67,6 +82,9 @@ public:
                std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // Admission limits for the next accepts (default: AdmissionLimits{}).
     void set_admission(AdmissionLimits admission);
+    // Called for each TLS handshake that fails (not for those aborted by drain or
+    // teardown); none by default. Set it before start(): it is not replaced on reload.
+    void set_tls_refusal_hook(TlsRefusalHook hook);
     // Established WebSocket sessions right now.
     std::size_t session_count() const;
     // Pending handshakes + sessions (what max_connections caps).

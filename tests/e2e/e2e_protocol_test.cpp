@@ -195,6 +195,17 @@ TEST(ProtocolTls, HandshakeWithoutClientCertificateFails) {
     RawAgentClient c(ws.pki("ca.crt"), "", "");
     EXPECT_ANY_THROW(c.connect(backend.ports().agents));
     backend.stop_graceful();
+    // The refusal is in the audit trail (docs/audit.md, tls.refused), once.
+    EXPECT_EQ(count_audit(backend.audit_log(), {{"action", "tls.refused"},
+                                                {"actor", "anonymous"},
+                                                {"target", "127.0.0.1"},
+                                                {"outcome", "denied"}}),
+              1u);
+    const std::string audit = read_file(backend.audit_log());
+    const auto pos = audit.find("\"tls.refused\"");
+    ASSERT_NE(pos, std::string::npos) << audit;
+    const std::string line = audit.substr(pos, audit.find('\n', pos) - pos);
+    EXPECT_NE(line.find("\"reason\":\"no_client_certificate\""), std::string::npos) << line;
 }
 
 }  // namespace

@@ -131,6 +131,10 @@ protected:
                 return std::make_unique<RecordingHandler>(ev, true, burst);
             },
             max_connections);
+        server_->set_tls_refusal_hook([this](const TlsRefusal& r) {
+            std::lock_guard lock(mu_);
+            refusals_.push_back(r);
+        });
         auto st = server_->start();
         ASSERT_TRUE(st) << st.message();
         ASSERT_NE(server_->port(), 0);
@@ -173,6 +177,14 @@ protected:
         std::lock_guard lock(mu_);
         return server_events_.size();
     }
+    std::vector<TlsRefusal> refusals() {
+        std::lock_guard lock(mu_);
+        return refusals_;
+    }
+    std::size_t refusal_count() {
+        std::lock_guard lock(mu_);
+        return refusals_.size();
+    }
     std::uint64_t handshakes(const char* result) {
         return rt_->metrics()
             .counter("agenthost_handshakes_total", "", {{"result", result}})
@@ -183,6 +195,7 @@ protected:
     std::unique_ptr<AgentServer> server_;
     std::mutex mu_;
     std::vector<std::shared_ptr<Events>> server_events_;
+    std::vector<TlsRefusal> refusals_;  // what the TLS refusal hook reported
 };
 
 TEST_F(AgentServerTest, ValidAgentUpgradesAndExchangesText) {
@@ -249,6 +262,69 @@ TEST_F(AgentServerTest, TlsHandshakeFailsWithoutValidClientCertificate) {
     EXPECT_TRUE(wait_until([&] { return handshakes("tls_failed") == before + cases.size(); }))
         << handshakes("tls_failed") - before;
     EXPECT_EQ(server_session_handlers(), 0u);
+}
+
+// Each refused handshake reaches the hook once, classified (docs/audit.md, tls.refused):
+// what the peer did decides the reason, OpenSSL's verify error the detail.
+TEST_F(AgentServerTest, RefusedHandshakesAreReportedWithTheirReason) {
+    start_server();
+    const auto& pki = Pki::main();
+    const auto& other = Pki::other();
+    struct Case {
+        const char* name;
+        std::shared_ptr<TlsContext> tls;
+        std::string reason;
+        std::string detail;
+    };
+    std::vector<Case> cases{
+        {"no client certificate", client_tls("", ""), "no_client_certificate", ""},
+        {"certificate from another CA",
+         client_tls(other.agent_crt("gw-01"), other.agent_key("gw-01")), "certificate_rejected",
+         "unable to get local issuer certificate"},
+        {"expired certificate",
+         client_tls(pki.agent_crt("gw-01-expired"), pki.agent_key("gw-01-expired")),
+         "certificate_rejected", "certificate has expired"},
+    };
+    std::size_t expected = 0;
+    for (auto& tc : cases) {
+        auto c = connect(tc.tls);
+        ASSERT_TRUE(c.settle()) << tc.name;
+        ASSERT_TRUE(*c.failed) << tc.name;
+        ++expected;
+        ASSERT_TRUE(wait_until([&] { return refusal_count() >= expected; })) << tc.name;
+        auto r = refusals().back();
+        EXPECT_EQ(r.remote_ip, "127.0.0.1") << tc.name;
+        EXPECT_EQ(std::string(r.reason), tc.reason) << tc.name;
+        EXPECT_EQ(r.detail, tc.detail) << tc.name;
+    }
+
+    // Not TLS at all.
+    RawConn plain(server_->port(), nullptr);
+    ASSERT_TRUE(plain.ok()) << plain.error();
+    ASSERT_TRUE(plain.write(std::string("\x01\x02 this is not a ClientHello\r\n\r\n")));
+    EXPECT_TRUE(plain.wait_closed());
+    ++expected;
+    ASSERT_TRUE(wait_until([&] { return refusal_count() >= expected; }));
+    auto r = refusals().back();
+    EXPECT_EQ(r.remote_ip, "127.0.0.1");
+    EXPECT_EQ(std::string(r.reason), "protocol_error");
+    EXPECT_FALSE(r.detail.empty());
+    EXPECT_LE(r.detail.size(), 160u);
+    EXPECT_EQ(refusal_count(), expected) << "a refusal was reported twice";
+}
+
+// A handshake the server itself aborts (drain) is not the peer's refusal.
+TEST_F(AgentServerTest, HandshakeAbortedByDrainIsNotReported) {
+    start_server();
+    RawConn silent(server_->port(), nullptr);  // TCP only, never a ClientHello
+    ASSERT_TRUE(silent.ok()) << silent.error();
+    ASSERT_TRUE(wait_until([&] { return server_->active_count() == 1; }));
+    std::atomic<bool> done{false};
+    server_->drain([&] { done = true; }, 5s);
+    ASSERT_TRUE(wait_until([&] { return done.load(); }));
+    EXPECT_TRUE(silent.wait_closed());
+    EXPECT_EQ(handshakes("tls_failed") + handshakes("timeout"), 1u);
+    EXPECT_EQ(refusal_count(), 0u);
 }
 
 TEST_F(AgentServerTest, UpgradeChecksInOrder) {
@@ -497,6 +573,11 @@ TEST_F(AgentServerTest, StalledHandshakesTimeOut) {
         << handshakes("timeout") - before;
     EXPECT_TRUE(wait_until([&] { return server_->active_count() == 0; }));
     EXPECT_EQ(server_session_handlers(), 0u);
+    // Only the TLS stall is a refused TLS handshake; the other one passed TLS.
+    auto refused = refusals();
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(std::string(refused[0].reason), "handshake_timeout");
+    EXPECT_EQ(refused[0].remote_ip, "127.0.0.1");
 }
 
 // Messages around and far above one TLS record (16 KiB) cross intact both ways: the
