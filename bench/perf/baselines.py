@@ -1,5 +1,6 @@
 """Same-run baselines: Debian's nginx holding / handshaking mutual TLS with the same
-certificates, and a Node.js `ws` echo server (plain WebSocket)."""
+certificates, a Node.js `ws` echo server (plain WebSocket), and bench/floor's
+echo_floor (plain TCP or mutual-TLS echo, no protocol: the transport floor)."""
 import os
 import shutil
 import subprocess
@@ -112,6 +113,8 @@ wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
 wss.on('listening', () => console.log('listening ' + port));
+// The first message's size, once (so no cost per message): the floor runs reuse it.
+wss.once('connection', (ws) => ws.once('message', (data) => console.log('payload ' + data.length)));
 """
 
 
@@ -136,6 +139,68 @@ class NodeEcho:
 
     def node_version(self):
         return sh("node", "--version")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def payload_bytes(self):
+        """Size of the first message echoed (None before one arrived)."""
+        for line in open(self.ws.path("node.log")):
+            if line.startswith("payload "):
+                return int(line.split()[1])
+        return None
+
+    def stop(self):
+        if self.proc:
+            self.proc.close()
+
+
+def echo_floor_bin(build):
+    """bench/floor's echo_floor in a bench build, or None (not built: not a bench tree)."""
+    path = os.path.join(os.path.abspath(build), "bench", "echo_floor")
+    return path if os.access(path, os.X_OK) else None
+
+
+class EchoFloor:
+    """echo_floor's server on a port it picks (`--port 0`, announced as 'listening
+    PORT'). tls=True: mutual TLS with the backend's certificate and the workspace CA,
+    the client must present a certificate from that CA."""
+
+    def __init__(self, ws, exe, threads, tls):
+        self.ws = ws
+        self.exe = exe
+        self.label = "mtls" if tls else "tcp"
+        self.argv = [exe, "server", "--port", "0", "--threads", str(threads)]
+        if tls:
+            self.argv += ["--cert", ws.pki("backend.crt"), "--key", ws.pki("backend.key"),
+                          "--ca", ws.pki("ca.crt")]
+        self.log = ws.path(f"floor-{self.label}-server.log")
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = Proc(self.argv, self.log)
+
+        def listening():
+            for line in open(self.log):
+                if line.startswith("listening "):
+                    return int(line.split()[1])
+            if not self.proc.alive():
+                raise RuntimeError("echo_floor server exited:\n" + self.proc.tail())
+            return None
+        self.port = wait_until(listening, 30, what="echo_floor server")
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def client_tls_args(self):
+        if self.label != "mtls":
+            return []
+        crt, key = self.ws.client_cert("floor-client")
+        return ["--cert", crt, "--key", key, "--ca", self.ws.pki("ca.crt")]
 
     def stop(self):
         if self.proc:

@@ -48,6 +48,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_busy_seconds():
+    """CPU seconds all cores spent not idle since boot (/proc/stat, iowait counts idle)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+
+
 def rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE
@@ -139,6 +146,14 @@ class Workspace:
     def path(self, rel):
         return os.path.join(self.dir, rel)
 
+    def client_cert(self, name):
+        """(cert, key) files of a client certificate from the workspace CA, made once with
+        dev-pki.sh (the agents' certificate profile: P-256, clientAuth)."""
+        crt = self.pki(f"agents/{name}.crt")
+        if not os.path.exists(crt):
+            sh(os.path.join(ROOT, "deploy/pki/dev-pki.sh"), self.pki(), name)
+        return crt, self.pki(f"agents/{name}.key")
+
     def pki(self, rel=""):
         return os.path.join(self.dir, "pki", rel) if rel else os.path.join(self.dir, "pki")
 
@@ -165,6 +180,7 @@ class Backend:
                  loop_threads=2, blocking_threads=2, extra_yaml=""):
         self.ws = ws
         self.name = name
+        self.loop_threads = loop_threads
         self.state = ws.path(name)
         os.makedirs(self.state, mode=0o700, exist_ok=True)
         chosen = dict(EMBEDDED_PLUGINS)
@@ -264,6 +280,11 @@ def agentsim(ws, port, args, json_out, log, wait=True, timeout=300):
     p = Proc(argv, log)
     if not wait:
         return p
+    return agentsim_result(p, json_out, timeout)
+
+
+def agentsim_result(p, json_out, timeout=300):
+    """Waits for an agentsim started with wait=False and returns its JSON report."""
     try:
         p.p.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -279,3 +300,41 @@ def read_status(path):
         return json.load(open(path))
     except (OSError, ValueError):
         return None
+
+
+def cpu_window(status_path, count, pids, warmup_s, window_s, alive, timeout=120):
+    """CPU per operation of `pids` ({name: pid}) while a load generator runs that
+    rewrites `status_path` (JSON with elapsed_s) about once a second (agentsim
+    --status-file, echo_floor --status-file). Waits until count(status) > 0, skips
+    warmup_s, then takes two snapshots window_s apart; each reads every process's CPU
+    the moment a fresh status file appears (polled every 10 ms), so the counts and the
+    CPU times cover the same interval. The generator must outlive the window.
+    `others_cores` is what the rest of the machine used meanwhile (cores): well above
+    zero means the figures were disturbed."""
+    deadline = time.time() + timeout
+
+    def fresh(after, want=lambda st: True):
+        while time.time() < deadline:
+            st = read_status(status_path)
+            if st is not None and st.get("elapsed_s", -1) > after and want(st):
+                cpu = {k: cpu_seconds(p) for k, p in pids.items()}
+                return st, cpu, machine_busy_seconds()
+            if not alive():
+                raise RuntimeError(f"load generator exited before the window closed "
+                                   f"({status_path})")
+            time.sleep(0.01)
+        raise TimeoutError(f"timed out after {timeout}s waiting for {status_path}")
+
+    first, _, _ = fresh(-1, lambda st: count(st) > 0)
+    a, cpu_a, busy_a = fresh(first["elapsed_s"] + warmup_s - 0.5)
+    b, cpu_b, busy_b = fresh(a["elapsed_s"] + window_s - 0.5)
+    ops = count(b) - count(a)
+    seconds = b["elapsed_s"] - a["elapsed_s"]
+    if ops <= 0 or seconds <= 0:
+        raise RuntimeError(f"no operations in the measured window ({status_path})")
+    cpu = {k: cpu_b[k] - cpu_a[k] for k in pids}
+    per_op_us = {k: v * 1e6 / ops for k, v in cpu.items()}
+    per_op_us["total"] = sum(cpu.values()) * 1e6 / ops
+    return {"ops": ops, "seconds": seconds, "rate": ops / seconds, "cpu_us_per_op": per_op_us,
+            "cpu_cores": {k: v / seconds for k, v in cpu.items()},
+            "others_cores": (busy_b - busy_a - sum(cpu.values())) / seconds}

@@ -9,7 +9,8 @@ import subprocess
 import time
 
 from . import baselines, commands
-from .common import (ROOT, Backend, agentsim, cpu_seconds, read_status, rss_bytes, wait_until)
+from .common import (ROOT, Backend, Proc, agentsim, agentsim_result, cpu_seconds, cpu_window,
+                     read_status, rss_bytes, wait_until)
 
 
 def row(scenario, baseline_name, baseline, agenthost, unit, target, command, higher_is_better=True,
@@ -154,40 +155,126 @@ def frame_path(ctx):
                 raw, full, "frames/s", "≥ 250,000 frames/s", "make bench (bench_frame_path)")]
 
 
+RT_SIM_THREADS = 2  # agentsim / echo_floor client threads in message_round_trips
+RT_FALLBACK_PAYLOAD = 503  # floor payload without Node: ws-echo's frame size in session 6
+
+
+def _rt_window(ctx, sim, status, server_pid, count):
+    """CPU per round trip of the server and the client over the middle of their run."""
+    return cpu_window(status, count, {"server": server_pid, "client": sim.pid}, 2,
+                      ctx.rt_duration_s - 2, sim.alive)
+
+
+def _rt_agentsim(ctx, label, port, server_pid, extra):
+    """agentsim with `extra` against `port`: (report, CPU window)."""
+    status = ctx.ws.path(f"rt-{label}.status.json")
+    out = ctx.ws.path(f"rt-{label}.json")
+    sim = agentsim(ctx.ws, port, extra + ["--agents", ctx.rt_agents, "--echo", 1,
+                                          "--threads", RT_SIM_THREADS, "--warmup", 2,
+                                          "--duration", ctx.rt_duration_s,
+                                          "--status-file", status],
+                   out, ctx.ws.path(f"rt-{label}.log"), wait=False)
+    try:
+        window = _rt_window(ctx, sim, status, server_pid, lambda st: st["echo"]["received"])
+        return agentsim_result(sim, out), window
+    finally:
+        sim.close()
+
+
+def _rt_floor(ctx, exe, tls, server_threads, payload):
+    """One echo_floor run (bench/floor): the client's report and the CPU window."""
+    srv = baselines.EchoFloor(ctx.ws, exe, server_threads, tls).start()
+    try:
+        status = ctx.ws.path(f"floor-{srv.label}.status.json")
+        sim = Proc([exe, "client", "--port", str(srv.port), "--connections", str(ctx.rt_agents),
+                    "--threads", str(RT_SIM_THREADS), "--payload", str(payload),
+                    "--warmup", "2", "--duration", str(ctx.rt_duration_s),
+                    "--status-file", status] + srv.client_tls_args(),
+                   ctx.ws.path(f"floor-{srv.label}-client.log"))
+        try:
+            window = _rt_window(ctx, sim, status, srv.pid, lambda st: st["round_trips"])
+            if sim.p.wait(60) != 0:
+                raise RuntimeError(f"echo_floor client failed ({sim.p.returncode}):\n" +
+                                   sim.tail())
+        finally:
+            sim.close()
+        lines = [ln for ln in open(sim.log) if ln.startswith("{")]
+        return json.loads(lines[-1]), window
+    finally:
+        srv.stop()
+
+
 def message_round_trips(ctx):
     n = ctx.rt_agents
+    load_start = os.getloadavg()[0]
     b = Backend(ctx.ws, name="rt", plugins={"telemetry_sqlite": None,
                                             "telemetry_null": "{}"}).start()
     try:
-        a = agentsim(ctx.ws, b.ports["agents"], ["--agents", n, "--echo", 1, "--threads", 2,
-                                                 "--warmup", 2, "--duration", ctx.rt_duration_s],
-                     ctx.ws.path("rt-agenthost.json"), ctx.ws.path("rt-agenthost.log"))
+        a, a_win = _rt_agentsim(ctx, "agenthost", b.ports["agents"], b.pid, [])
     finally:
         b.stop()
     node_modules, version = baselines.ensure_node_ws(ctx.build)
-    g = None
+    g = g_win = None
+    payload = RT_FALLBACK_PAYLOAD
     if node_modules:
         echo = baselines.NodeEcho(ctx.ws, node_modules).start()
         try:
-            g = agentsim(ctx.ws, echo.port, ["--mode", "ws-echo", "--path", "/", "--agents", n,
-                                             "--echo", 1, "--threads", 2, "--warmup", 2,
-                                             "--duration", ctx.rt_duration_s],
-                         ctx.ws.path("rt-node.json"), ctx.ws.path("rt-node.log"))
+            g, g_win = _rt_agentsim(ctx, "node", echo.port, echo.pid,
+                                    ["--mode", "ws-echo", "--path", "/"])
+            payload = echo.payload_bytes() or payload
         finally:
             echo.stop()
-    ctx.details["message_round_trips"] = {"agenthost": a, "node": g, "ws_version": version}
+    # The floors: same connections, payload and thread counts, no protocol at all.
+    floors = {}
+    exe = baselines.echo_floor_bin(ctx.build)
+    if exe:
+        for tls in (False, True):
+            rep, win = _rt_floor(ctx, exe, tls, b.loop_threads, payload)
+            floors["mtls" if tls else "tcp"] = {"report": rep, "window": win}
+    ctx.details["message_round_trips"] = {
+        "agenthost": a, "node": g, "ws_version": version, "load_avg_1m_start": load_start,
+        "payload_bytes": payload, "server_threads": b.loop_threads,
+        "client_threads": RT_SIM_THREADS,
+        # CPU µs per round trip of each process over an 8 s window inside each run.
+        "window": {"agenthost": a_win, "node": g_win,
+                   **{f"floor_{k}": v["window"] for k, v in floors.items()}},
+        "floor": {k: v["report"] for k, v in floors.items()}}
     base_name = f"Node.js ws {version} echo" if node_modules else f"none ({version})"
     cmd = reproduce("message_round_trips")
     g_rate = g["rates"]["echo_round_trips_per_s"] if g else None
-    return [
+    a_rate = a["rates"]["echo_round_trips_per_s"]
+
+    def cpu(win):
+        return win["cpu_us_per_op"]["total"] if win else None
+
+    def split(name, win):
+        us = win["cpu_us_per_op"]
+        return (f"{name}: server {us['server']:.1f} + client {us['client']:.1f} µs "
+                f"(other processes: {win['others_cores']:.2f} cores)")
+
+    load = f"load average {load_start:.2f} at start"
+    rows = [
         row(f"Message round trips/s: {n} agents, telemetry → telemetry_ack, 1 in flight each",
-            base_name, g_rate, a["rates"]["echo_round_trips_per_s"], "round trips/s",
-            "≥ 1.0 × node", cmd),
+            base_name, g_rate, a_rate, "round trips/s", "≥ 1.0 × node", cmd, note=load),
         row(f"Message round trip p50 / p99 ({n} agents)", base_name,
             f"{g['round_trip']['p50_ms']:.2f} / {g['round_trip']['p99_ms']:.2f}" if g else None,
             f"{a['round_trip']['p50_ms']:.2f} / {a['round_trip']['p99_ms']:.2f}", "ms", "—", cmd,
             higher_is_better=False),
+        row("Message round trips: CPU per round trip, server + client", base_name, cpu(g_win),
+            cpu(a_win), "µs CPU", "—", cmd, higher_is_better=False,
+            note="; ".join(split(k, w) for k, w in (("agenthost", a_win), ("node", g_win)) if w)),
     ]
+    names = {"tcp": "plain TCP echo floor (C++, epoll)",
+             "mtls": "mutual-TLS echo floor (C++, OpenSSL)"}
+    for k, f in floors.items():
+        rows += [
+            row(f"Message round trips/s vs the {names[k]}: {n} connections, {payload}-byte "
+                "messages", names[k], f["report"]["rate"], a_rate, "round trips/s", "—", cmd),
+            row(f"Message round trips: CPU per round trip, server + client, vs the {names[k]}",
+                names[k], cpu(f["window"]), cpu(a_win), "µs CPU", "—", cmd,
+                higher_is_better=False, note=split(names[k], f["window"])),
+        ]
+    return rows
 
 
 def _sqlite_baseline(path, batches, points):
