@@ -10,11 +10,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/container/devector.hpp>
 
 #include <agenthost/capabilities/queue.hpp>
 #include <agenthost/metrics.hpp>
@@ -55,7 +56,7 @@ private:
     const std::size_t cap_;
     sdk::Gauge* gauge_;
     std::unordered_map<std::string, std::int64_t> out_;  // command_id → deadline (ms)
-    std::deque<sdk::CommandRecord> waiting_;
+    boost::container::devector<sdk::CommandRecord> waiting_;  // no allocation until used
 };
 
 }  // namespace agenthost::backend

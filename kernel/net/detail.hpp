@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,6 +20,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/container/devector.hpp>
 
 #include <agenthost/metrics.hpp>
 
@@ -137,7 +137,10 @@ private:
     std::atomic<bool> closing_{false};    // no more send(); first close() wins
 
     // Strand-only state.
-    std::deque<std::string> queue_;
+    // A devector, not a deque: libstdc++'s deque allocates ~600 bytes when it is
+    // constructed, for each of 10,000 mostly idle sessions; this one only when used.
+    boost::container::devector<std::string> queue_;
+    std::string in_flight_;  // the message being written (not in queue_)
     bool writing_ = false;
     bool pinging_ = false;
     bool close_requested_ = false;

@@ -314,15 +314,18 @@ void WsSession::enqueue(std::string text) {
 
 void WsSession::do_write() {
     writing_ = true;
+    // Out of the queue while it is written: a push_back may move the queue's elements.
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
     ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()),
+    ws_.async_write(asio::buffer(in_flight_),
                     beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
 }
 
 void WsSession::on_write(error_code ec, std::size_t) {
     writing_ = false;
-    const std::size_t bytes = queue_.front().size();
-    queue_.pop_front();
+    const std::size_t bytes = in_flight_.size();
+    in_flight_ = std::string();  // its buffer back to the allocator, as the queue did
     queued_.fetch_sub(1);
     queued_bytes_.fetch_sub(bytes);
     metrics_->queued_bytes.add(-static_cast<double>(bytes));
@@ -481,10 +484,9 @@ void WsSession::finish(std::uint16_t code) {
     finished_ = true;
     closing_.store(true);
     timer_.cancel();
-    // Release what will never be written (a write in flight pops its own entry).
-    const std::size_t keep = writing_ && !queue_.empty() ? 1 : 0;
+    // Release what will never be written (a write in flight accounts for itself).
     std::size_t dropped_bytes = 0;
-    while (queue_.size() > keep) {
+    while (!queue_.empty()) {
         dropped_bytes += queue_.back().size();
         queue_.pop_back();
         queued_.fetch_sub(1);

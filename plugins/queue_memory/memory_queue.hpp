@@ -29,6 +29,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/container/devector.hpp>
+
 #include <agenthost/audit.hpp>
 #include <agenthost/capabilities/queue.hpp>
 #include <agenthost/context.hpp>
@@ -85,7 +87,8 @@ private:
     struct Agent {
         std::map<std::uint64_t, std::string> active;  // unfinished, in enqueue order
         std::optional<Session> session;
-        std::deque<std::string> outbox;  // ids to hand to the session, in order
+        // ids to hand to the session, in order; no allocation until used (one per agent)
+        boost::container::devector<std::string> outbox;
         bool pumping = false;
     };
     // Work decided under the lock and done after it is released.
