@@ -132,8 +132,10 @@ void SessionCore::pump() {
             on_replay_verdict(std::move(*c.env), std::move(*c.verdict));
             continue;
         }
+        // Nothing is checked behind a rejection (always the last entry: it stops this).
+        const bool rejection_queued = !checking_.empty() && !checking_.back().env;
         const bool may_start = phase_ == Phase::open
-                                   ? !rejection_queued_
+                                   ? !rejection_queued
                                    : phase_ == Phase::awaiting_hello && checking_.empty();
         if (!may_start || inbox_.empty()) {
             return;
@@ -157,7 +159,6 @@ void SessionCore::start_check(const std::string& text) {
     c.seq = next_seq_++;
     if (!verified.ok()) {
         c.rejection = std::move(verified.rejection);
-        rejection_queued_ = true;
         return;
     }
     proto::Envelope& env = c.env.emplace(std::move(*verified.envelope));

@@ -101,7 +101,6 @@ private:
     boost::container::devector<std::string> inbox_;  // received, not verified yet
     boost::container::devector<Checked> checking_;   // verified, in arrival order
     std::uint64_t next_seq_ = 0;
-    bool rejection_queued_ = false;   // nothing behind it is worth checking
     std::optional<sdk::TimerId> hello_timer_;
     std::string kid_;  // fixed by the first verified hello
     std::string key_;  // per-agent key for kid_; non-empty = error frames allowed

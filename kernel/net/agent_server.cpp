@@ -74,7 +74,7 @@ TlsRefusal classify_refusal(SSL* ssl, const error_code& ec, bool timed_out) {
         r.detail = "certificate verify failed";
     } else {
         r.reason = "protocol_error";
-        r.detail = ec.message().substr(0, 160);  // what tls_failure() logs, bounded
+        r.detail = ec.message();  // what tls_failure() logs
     }
     return r;
 }
@@ -155,7 +155,7 @@ struct AgentServer::State : std::enable_shared_from_this<AgentServer::State> {
     bool draining = false;
     std::function<void()> drain_done;
     AdmissionLimits admission;
-    std::shared_ptr<const TlsRefusalHook> refusal_hook;  // copied out per refusal
+    TlsRefusalHook refusal_hook;  // set before start(), read-only afterwards: no lock
     std::unordered_map<std::string, std::size_t> per_address;  // live connections by IP
     TokenBucket handshake_bucket{0, 1};  // acceptor strand only
     double bucket_rate = -1;             // the rate the bucket was built with
@@ -508,16 +508,11 @@ void AgentServer::State::handshake_ended(Handshake* h, bool upgraded) {
 }
 
 void AgentServer::State::report_refusal(const TlsRefusal& refusal) {
-    std::shared_ptr<const TlsRefusalHook> hook;
-    {
-        std::lock_guard lock(mu);
-        hook = refusal_hook;
-    }
-    if (!hook || !*hook) {
+    if (!refusal_hook) {
         return;
     }
     try {
-        (*hook)(refusal);
+        refusal_hook(refusal);
     } catch (const std::exception& e) {
         // Never out of an Asio handler: that would end the loop thread.
         log->warn("TLS refusal hook threw", {{"error", e.what()}});
@@ -701,9 +696,7 @@ void AgentServer::set_admission(AdmissionLimits admission) {
 }
 
 void AgentServer::set_tls_refusal_hook(TlsRefusalHook hook) {
-    auto h = std::make_shared<const TlsRefusalHook>(std::move(hook));
-    std::lock_guard lock(state_->mu);
-    state_->refusal_hook = std::move(h);
+    state_->refusal_hook = std::move(hook);
 }
 
 std::size_t AgentServer::active_count() const {

@@ -46,7 +46,8 @@ struct TlsRefusal {
     // version or cipher mismatch, an alert, a connection closed mid-handshake).
     const char* reason = "";
     // certificate_rejected: OpenSSL's verify error ("certificate has expired");
-    // protocol_error: the TLS error text; otherwise empty. Short (<= 160 bytes).
+    // protocol_error: the TLS error text; otherwise empty. Peer-influenced: whoever
+    // records it bounds it (TlsRefusalAudit keeps 160 bytes).
     std::string detail;
 };
 // Runs on a loop thread, once per refused handshake: it must not block.
@@ -83,7 +84,8 @@ public:
     // Admission limits for the next accepts (default: AdmissionLimits{}).
     void set_admission(AdmissionLimits admission);
     // Called for each TLS handshake that fails (not for those aborted by drain or
-    // teardown); none by default. Set it before start(): it is not replaced on reload.
+    // teardown); none by default. Set it before start() (it is read without a lock
+    // afterwards); it is not replaced on reload.
     void set_tls_refusal_hook(TlsRefusalHook hook);
     // Established WebSocket sessions right now.
     std::size_t session_count() const;

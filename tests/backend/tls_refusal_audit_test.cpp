@@ -54,6 +54,14 @@ TEST_F(TlsRefusalAuditTest, FirstRefusalIsRecordedAtOnce) {
     EXPECT_EQ(e.details.at("window_s").to_number<std::int64_t>(), 60);
 }
 
+TEST_F(TlsRefusalAuditTest, ThePeerInfluencedDetailIsBounded) {
+    TlsRefusalAudit refusals(sink_, clock_);
+    refusals.note("192.0.2.7", "protocol_error", std::string(500, 'x'));
+    auto events = sink_.events();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(str(events[0], "detail"), std::string(160, 'x'));
+}
+
 TEST_F(TlsRefusalAuditTest, RepeatsInAWindowAreOneRecordAtItsEnd) {
     TlsRefusalAudit refusals(sink_, clock_);
     refusals.note("192.0.2.7", "no_client_certificate", "");

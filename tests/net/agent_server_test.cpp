@@ -290,7 +290,6 @@ TEST_F(AgentServerTest, NotTlsAtAllIsReportedAsAProtocolError) {
     EXPECT_EQ(r.remote_ip, "127.0.0.1");
     EXPECT_EQ(std::string(r.reason), "protocol_error");
     EXPECT_FALSE(r.detail.empty());
-    EXPECT_LE(r.detail.size(), 160u);
     EXPECT_EQ(refusal_count(), 1u) << "a refusal was reported twice";
 }
 
